@@ -1,0 +1,75 @@
+"""Turning fact documents and rules into a ScanResult, and a ScanResult into an exit code."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from auditor import __version__
+from auditor.engine.evaluate import evaluate_all
+from auditor.errors import ExitCode
+from auditor.facts.model import FactDocument
+from auditor.results.model import RuleResult, ScanMetadata, ScanResult, TargetInfo, TargetStatus
+from auditor.rules.model import Rule, Severity, Status
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _target_info(doc: FactDocument, results: Sequence[RuleResult]) -> TargetInfo:
+    if doc.failure is not None:
+        status, reason = TargetStatus.FAILED, f"{doc.failure.reason.value}: {doc.failure.detail}"
+    elif any(r.status is Status.ERROR for r in results):
+        status, reason = TargetStatus.PARTIAL, "some facts could not be gathered"
+    else:
+        status, reason = TargetStatus.COMPLETE, None
+    return TargetInfo(
+        id=doc.target.id,
+        kind=doc.target.kind.value,
+        name=doc.target.name,
+        address=doc.target.address,
+        roles=doc.target.roles,
+        status=status,
+        reason=reason,
+        collected_at=doc.collected_at,
+    )
+
+
+def build_result(
+    rules: Sequence[Rule],
+    documents: Iterable[FactDocument],
+    command: str,
+    options: Mapping[str, Any] | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    started_at: str | None = None,
+    warnings: Sequence[str] = (),
+) -> ScanResult:
+    """Evaluate every rule on every document and assemble the format-free result."""
+    started = started_at or utc_now()
+    targets: list[TargetInfo] = []
+    results: list[RuleResult] = []
+    for doc in documents:
+        mine = list(evaluate_all(rules, [doc], params))
+        targets.append(_target_info(doc, mine))
+        results.extend(mine)
+    used = {r.rule_id for r in results}
+    return ScanResult(
+        metadata=ScanMetadata(
+            __version__, started, utc_now(), command, dict(options or {}), tuple(warnings)
+        ),
+        targets=tuple(targets),
+        rules={rule.id: rule.metadata() for rule in rules if rule.id in used},
+        results=tuple(results),
+    )
+
+
+def exit_code(result: ScanResult, fail_on: Severity) -> ExitCode:
+    """3 when anything could not be decided, else 1 when a failure reaches `fail_on`, else 0."""
+    if result.incomplete:
+        return ExitCode.INCOMPLETE
+    worst = result.worst_failure()
+    if worst is not None and worst.rank >= fail_on.rank:
+        return ExitCode.FINDINGS
+    return ExitCode.CLEAN

@@ -1,0 +1,32 @@
+"""Errors that end a command with a clear one-line message and a distinct exit code."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """What the process exit status means; documented in the README."""
+
+    CLEAN = 0
+    FINDINGS = 1
+    USAGE = 2
+    INCOMPLETE = 3
+
+
+class AuditorError(Exception):
+    """An error the user can act on: its message is printed as is, without a traceback."""
+
+    exit_code = ExitCode.USAGE
+
+
+class InputError(AuditorError):
+    """Bad input: a rule file, a config file, a facts document, a command-line value."""
+
+
+class RuleLoadError(InputError):
+    """One or more rule files are broken; `problems` holds every `path:line: message`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems

@@ -1,0 +1,78 @@
+"""Reading and writing fact documents as JSON files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from auditor.errors import InputError
+from auditor.facts.model import (
+    DocumentKind,
+    FactDocument,
+    Reason,
+    Target,
+    Unavailable,
+    fact_from_json,
+    normalise_registry_path,
+)
+from auditor.facts.schema import schema_errors
+
+
+def document_from_json(raw: Any, origin: str) -> FactDocument:
+    """Validate and decode one facts document; `origin` names it in error messages."""
+    if not isinstance(raw, dict):
+        raise InputError(f"{origin}: a facts document must be a JSON object")
+    target = raw.get("target")
+    if not isinstance(target, dict):
+        raise InputError(f"{origin}: missing 'target' (its kind: host or domain, and its name)")
+    kind_name = target.get("kind")
+    try:
+        kind = DocumentKind(str(kind_name))
+    except ValueError:
+        raise InputError(
+            f"{origin}: target.kind must be 'host' or 'domain' (got {kind_name!r})"
+        ) from None
+    problems = schema_errors(raw, kind)
+    if problems:
+        raise InputError(f"{origin}: not a valid {kind.value} facts document: {problems[0]}")
+    failure = raw.get("failure")
+    return FactDocument(
+        target=Target(
+            kind=kind,
+            name=target["name"],
+            address=target.get("address"),
+            roles=tuple(target.get("roles", ())),
+        ),
+        facts={name: fact_from_json(entry) for name, entry in raw["facts"].items()},
+        registry={
+            normalise_registry_path(path): fact_from_json(entry)
+            for path, entry in raw.get("registry", {}).items()
+        },
+        collected_at=raw["collected_at"],
+        collector=raw.get("collector", "unknown"),
+        failure=Unavailable(Reason(failure["reason"]), failure.get("detail", ""))
+        if failure
+        else None,
+    )
+
+
+def load_documents(path: Path) -> list[FactDocument]:
+    """A file holds one facts document or a JSON list of them."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    items = raw if isinstance(raw, list) else [raw]
+    return [
+        document_from_json(item, f"{path}[{i}]" if isinstance(raw, list) else str(path))
+        for i, item in enumerate(items)
+    ]
+
+
+def write_document(document: FactDocument, path: Path) -> None:
+    path.write_text(json.dumps(document.to_json(), indent=1, ensure_ascii=False), encoding="utf-8")

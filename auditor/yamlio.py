@@ -1,0 +1,95 @@
+"""Safe YAML loading that remembers line numbers and rejects duplicate keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class LineDict(dict[str, Any]):
+    """A mapping from YAML that knows the line of itself and of each key (1-based)."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+
+class LineList(list[Any]):
+    line: int = 0
+
+
+class YamlProblem(Exception):
+    """A YAML document that cannot be read; `line` is 1-based, 0 when unknown."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+class _Loader(yaml.SafeLoader):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LineDict:  # type: ignore[override]
+        result = LineDict()
+        result.line = node.start_mark.line + 1
+        result.key_lines = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            if not isinstance(key, str):
+                key = str(key)
+            if key in result:
+                raise YamlProblem(
+                    key_node.start_mark.line + 1,
+                    f"duplicate key {key!r} (first at line {result.key_lines[key]})",
+                )
+            result.key_lines[key] = key_node.start_mark.line + 1
+            result[key] = self.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
+        return result
+
+    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> LineList:  # type: ignore[override]
+        result = LineList(self.construct_object(child, deep=True) for child in node.value)  # type: ignore[no-untyped-call]
+        result.line = node.start_mark.line + 1
+        return result
+
+
+_Loader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    lambda loader, node: loader.construct_mapping(node),  # type: ignore[attr-defined,arg-type]
+)
+_Loader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG,
+    lambda loader, node: loader.construct_sequence(node),  # type: ignore[attr-defined,arg-type]
+)
+
+
+def load_text(text: str) -> Any:
+    """Parse one YAML document safely (no tags beyond the standard ones)."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 0
+        raise YamlProblem(line, f"invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise YamlProblem(0, f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise YamlProblem(0, "invalid YAML: nested too deeply") from None
+
+
+def load_file(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise YamlProblem(0, "not UTF-8 text") from None
+    return load_text(text)
+
+
+def line_of(container: Any, key: str | None = None) -> int:
+    """Best line number for `container[key]` (or the container itself)."""
+    if isinstance(container, LineDict):
+        if key is not None and key in container.key_lines:
+            return container.key_lines[key]
+        return container.line
+    if isinstance(container, LineList):
+        return container.line
+    return 0
