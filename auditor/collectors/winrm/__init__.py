@@ -1,0 +1,1 @@
+"""Host facts over WinRM: WS-Man configuration plus one PowerShell pipeline."""

@@ -1,0 +1,237 @@
+"""Turning the collector script's JSON answer into host facts."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+from auditor.collectors.sddl import SddlError, allowed_sids
+from auditor.collectors.winrm.request import CONTRACT_VERSION, SECTION_FACTS
+from auditor.facts.model import (
+    Available,
+    Fact,
+    Reason,
+    Source,
+    Unavailable,
+    normalise_registry_path,
+)
+
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+
+
+class CollectorResponseError(ValueError):
+    """The script's answer is not the contract's JSON: every script fact becomes unavailable."""
+
+
+def _failure(raw: Any, what: str) -> Unavailable:
+    error = raw.get("error") if isinstance(raw, Mapping) else None
+    if not isinstance(error, Mapping):
+        return Unavailable(Reason.PROTOCOL_ERROR, f"{what}: malformed section")
+    try:
+        reason = Reason(str(error.get("reason")))
+    except ValueError:
+        reason = Reason.COLLECTOR_ERROR
+    return Unavailable(reason, f"{what}: {str(error.get('detail', ''))[:500]}")
+
+
+def _roles(os_info: Mapping[str, Any], services: Mapping[str, Any] | None) -> list[str]:
+    product_type = os_info.get("product_type")
+    roles = {1: ["workstation"], 2: ["domain_controller", "server"], 3: ["member_server", "server"]}
+    found = list(roles.get(product_type, [])) if isinstance(product_type, int) else []
+    if services is not None and "W3SVC" in services:
+        found.append("iis")
+    return found
+
+
+def _sshd(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """PasswordAuthentication defaults to yes in OpenSSH: absent means on."""
+    if not raw.get("present"):
+        return {
+            "present": False,
+            "path": str(raw.get("path", "")),
+            "password_authentication": None,
+            "powershell_subsystem": False,
+        }
+    password, subsystem = True, False
+    for line in raw.get("lines", []):
+        words = str(line).split("#", 1)[0].split()
+        if len(words) >= 2 and words[0].lower() == "passwordauthentication":
+            password = words[1].lower() == "yes"
+        if len(words) >= 3 and words[0].lower() == "subsystem" and words[1].lower() == "powershell":
+            subsystem = True
+    return {
+        "present": True,
+        "path": str(raw.get("path", "")),
+        "password_authentication": password,
+        "powershell_subsystem": subsystem,
+    }
+
+
+def _winhttp_proxy(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """WinHttpSettings: DWORD size, counter, flags, then length-prefixed proxy and bypass."""
+    if not raw.get("present"):
+        return {"direct": True, "proxy_server": "", "bypass": ""}
+    try:
+        blob = base64.b64decode(str(raw.get("data", "")), validate=True)
+        _size, _counter, flags, proxy_len = struct.unpack_from("<IIII", blob, 0)
+        proxy = blob[16 : 16 + proxy_len].decode("ascii", "replace")
+        (bypass_len,) = struct.unpack_from("<I", blob, 16 + proxy_len)
+        bypass = blob[20 + proxy_len : 20 + proxy_len + bypass_len].decode("ascii", "replace")
+    except (binascii.Error, struct.error) as exc:
+        raise CollectorResponseError(
+            f"WinHttpSettings is not the expected binary layout: {exc}"
+        ) from None
+    return {"direct": not bool(flags & 0x2) or not proxy, "proxy_server": proxy, "bypass": bypass}
+
+
+def _certificates(raw: list[Any], collected_at: dt.datetime) -> list[dict[str, Any]]:
+    out = []
+    for cert in raw:
+        item = dict(cert)
+        try:
+            not_after = dt.datetime.fromisoformat(str(item["not_after"]).replace("Z", "+00:00"))
+            if not_after.tzinfo is None:
+                not_after = not_after.replace(tzinfo=dt.UTC)
+            item["days_left"] = round((not_after - collected_at).total_seconds() / 86400, 1)
+        except (KeyError, ValueError):
+            item["days_left"] = None
+        item["sans"] = [str(s) for s in item.get("sans") or []]
+        out.append(item)
+    return out
+
+
+def _session_configurations(raw: list[Any]) -> list[dict[str, Any]]:
+    out = []
+    for item in raw:
+        sddl = str(item.get("sddl", ""))
+        try:
+            sids = allowed_sids(sddl)
+        except SddlError as exc:
+            raise CollectorResponseError(
+                f"session configuration {item.get('name')}: {exc}"
+            ) from None
+        out.append(
+            {
+                "name": str(item.get("name", "")),
+                "enabled": bool(item.get("enabled")),
+                "permission": str(item.get("permission", "")),
+                "allowed_sids": sids,
+                "run_as_virtual_account": bool(item.get("run_as_virtual_account")),
+                "session_type": str(item.get("session_type", "")),
+                "language_mode": str(item.get("language_mode", "")),
+            }
+        )
+    return out
+
+
+def parse_response(
+    text: str, requested_sections: list[str]
+) -> tuple[dict[str, Fact], dict[str, Fact]]:
+    """(facts, registry facts) from the script JSON; unanswered sections are unavailable."""
+    if len(text) > MAX_RESPONSE_BYTES:
+        raise CollectorResponseError("the collector's answer is larger than 32 MiB")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CollectorResponseError(f"the collector's answer is not JSON: {exc.msg}") from None
+    if not isinstance(raw, dict) or raw.get("version") != CONTRACT_VERSION:
+        raise CollectorResponseError("the collector's answer is not contract version 1")
+    sections, registry_raw = raw.get("sections"), raw.get("registry")
+    if not isinstance(sections, dict) or not isinstance(registry_raw, dict):
+        raise CollectorResponseError("the collector's answer lacks 'sections' or 'registry'")
+    try:
+        collected_at = dt.datetime.fromisoformat(
+            str(raw.get("collected_at")).replace("Z", "+00:00")
+        )
+    except ValueError:
+        collected_at = dt.datetime.now(dt.UTC)
+    if collected_at.tzinfo is None:
+        collected_at = collected_at.replace(tzinfo=dt.UTC)
+
+    registry: dict[str, Fact] = {}
+    for path, entry in registry_raw.items():
+        if isinstance(entry, Mapping) and "present" in entry:
+            registry[normalise_registry_path(path)] = Available(
+                {
+                    "present": bool(entry["present"]),
+                    "type": entry.get("type"),
+                    "data": entry.get("data"),
+                }
+            )
+        else:
+            registry[normalise_registry_path(path)] = _failure(entry, f"registry value {path}")
+
+    facts: dict[str, Fact] = {}
+    ok: dict[str, Any] = {}
+    for name in requested_sections:
+        entry = sections.get(name)
+        if isinstance(entry, Mapping) and "ok" in entry:
+            ok[name] = entry["ok"]
+        else:
+            missing = (
+                _failure(entry, f"section {name}")
+                if entry is not None
+                else Unavailable(
+                    Reason.PROTOCOL_ERROR, f"the collector did not answer section {name}"
+                )
+            )
+            for fact in SECTION_FACTS[name]:
+                facts[fact] = missing
+    try:
+        _map_sections(ok, facts, collected_at)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise CollectorResponseError(
+            f"the collector's answer has an unexpected shape: {exc!r}"
+        ) from None
+    return facts, registry
+
+
+def _map_sections(ok: Mapping[str, Any], facts: dict[str, Fact], collected_at: dt.datetime) -> None:
+    local = Source.LOCAL
+    if "services" in ok:
+        facts["services"] = Available(dict(ok["services"] or {}), local)
+    if "os" in ok:
+        os_info = ok["os"]
+        services = ok.get("services") if "services" in ok else None
+        facts["host.os"] = Available(
+            {
+                "caption": str(os_info.get("caption", "")),
+                "version": str(os_info["version"]),
+                "build": int(os_info.get("build") or 0),
+                "product_type": int(os_info["product_type"]),
+            },
+            local,
+        )
+        facts["host.domain"] = Available(
+            {"name": os_info.get("domain"), "joined": bool(os_info.get("joined"))}, local
+        )
+        facts["host.roles"] = Available(_roles(os_info, services), local)
+    if "local_groups" in ok:
+        facts["local_groups"] = Available(
+            {str(k): list(v or []) for k, v in ok["local_groups"].items()}, local
+        )
+    if "certificates" in ok:
+        facts["certificates"] = Available(
+            _certificates(list(ok["certificates"] or []), collected_at), local
+        )
+    if "rdp" in ok:
+        thumb = str(ok["rdp"].get("certificate_thumbprint") or "").upper() or None
+        facts["rdp.certificate_thumbprint"] = Available(thumb, local)
+    if "iis" in ok:
+        iis = ok["iis"]
+        facts["iis.sites"] = Available(list(iis.get("sites") or []) if iis else [], local)
+    if "ssh" in ok:
+        facts["ssh.sshd_config"] = Available(_sshd(ok["ssh"]), local)
+    if "session_configurations" in ok:
+        facts["powershell.session_configurations"] = Available(
+            _session_configurations(list(ok["session_configurations"] or [])), local
+        )
+    if "winhttp_proxy" in ok:
+        facts["winhttp.proxy"] = Available(_winhttp_proxy(ok["winhttp_proxy"]), local)
+    if "firewall_rules" in ok:
+        facts["firewall.rules"] = Available(list(ok["firewall_rules"] or []), local)

@@ -1,0 +1,124 @@
+"""Reading WinRM's effective configuration from WS-Man `winrm/config` and listener answers."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+
+from auditor.collectors.sddl import SddlError, allowed_sids
+from auditor.facts.model import Available, Fact, Reason, Source, Unavailable
+
+CFG = "http://schemas.microsoft.com/wbem/wsman/1/config"
+CONFIG_URI = CFG
+LISTENER_URI = f"{CFG}/listener"
+_NS = {"cfg": CFG}
+
+# fact name -> path under cfg:Config (element names as Windows spells them)
+_BOOLS = {
+    "winrm.service.auth.basic": "Service/Auth/Basic",
+    "winrm.service.auth.kerberos": "Service/Auth/Kerberos",
+    "winrm.service.auth.negotiate": "Service/Auth/Negotiate",
+    "winrm.service.auth.certificate": "Service/Auth/Certificate",
+    "winrm.service.auth.credssp": "Service/Auth/CredSSP",
+    "winrm.service.allow_unencrypted": "Service/AllowUnencrypted",
+    "winrm.service.compatibility_http_listener": "Service/EnableCompatibilityHttpListener",
+    "winrm.client.auth.basic": "Client/Auth/Basic",
+    "winrm.client.auth.digest": "Client/Auth/Digest",
+    "winrm.client.auth.kerberos": "Client/Auth/Kerberos",
+    "winrm.client.auth.negotiate": "Client/Auth/Negotiate",
+    "winrm.client.auth.certificate": "Client/Auth/Certificate",
+    "winrm.client.auth.credssp": "Client/Auth/CredSSP",
+    "winrm.client.allow_unencrypted": "Client/AllowUnencrypted",
+}
+_STRINGS = {
+    "winrm.service.auth.cbt_hardening_level": "Service/Auth/CbtHardeningLevel",
+    "winrm.service.ipv4_filter": "Service/IPv4Filter",
+    "winrm.service.ipv6_filter": "Service/IPv6Filter",
+    "winrm.client.trusted_hosts": "Client/TrustedHosts",
+}
+CONFIG_FACTS = frozenset({*_BOOLS, *_STRINGS, "winrm.service.root_sddl"})
+
+
+def _find(config: ET.Element, path: str) -> ET.Element | None:
+    return config.find("/".join(f"cfg:{p}" for p in path.split("/")), _NS)
+
+
+def _source(element: ET.Element) -> Source:
+    """Windows marks values set by Group Policy with Source="GPO"."""
+    return Source.POLICY if element.get("Source", "").upper() == "GPO" else Source.LOCAL
+
+
+def _missing(path: str) -> Unavailable:
+    return Unavailable(Reason.PROTOCOL_ERROR, f"winrm/config has no {path.replace('/', '.')}")
+
+
+def parse_config(body: ET.Element) -> dict[str, Fact]:
+    """Facts from the body of a WS-Man Get of winrm/config (the cfg:Config element inside)."""
+    config = body if body.tag == f"{{{CFG}}}Config" else body.find("cfg:Config", _NS)
+    if config is None:
+        reason = Unavailable(
+            Reason.PROTOCOL_ERROR, "the answer to Get winrm/config has no cfg:Config"
+        )
+        return dict.fromkeys(CONFIG_FACTS, reason)
+    facts: dict[str, Fact] = {}
+    for name, path in _BOOLS.items():
+        element = _find(config, path)
+        text = (element.text or "").strip().lower() if element is not None else ""
+        if element is None or text not in ("true", "false"):
+            facts[name] = _missing(path)
+        else:
+            facts[name] = Available(text == "true", _source(element))
+    for name, path in _STRINGS.items():
+        element = _find(config, path)
+        facts[name] = (
+            _missing(path)
+            if element is None
+            else Available((element.text or "").strip(), _source(element))
+        )
+    sddl_element = _find(config, "Service/RootSDDL")
+    if sddl_element is None:
+        facts["winrm.service.root_sddl"] = _missing("Service/RootSDDL")
+    else:
+        sddl = (sddl_element.text or "").strip()
+        try:
+            facts["winrm.service.root_sddl"] = Available(
+                {"sddl": sddl, "allow_sids": allowed_sids(sddl)}, _source(sddl_element)
+            )
+        except SddlError as exc:
+            facts["winrm.service.root_sddl"] = Unavailable(
+                Reason.PROTOCOL_ERROR, f"RootSDDL: {exc}"
+            )
+    return facts
+
+
+def _text(item: ET.Element, name: str) -> str:
+    element = item.find(f"cfg:{name}", _NS)
+    return (element.text or "").strip() if element is not None else ""
+
+
+def parse_listeners(items: Iterable[ET.Element]) -> list[dict[str, object]]:
+    """cfg:Listener elements (from Enumerate/Pull of winrm/config/listener) as listener facts."""
+    listeners: list[dict[str, object]] = []
+    for item in items:
+        transport = _text(item, "Transport").upper()
+        port = _text(item, "Port")
+        if transport not in ("HTTP", "HTTPS") or not port.isdigit():
+            raise ValueError(f"listener with transport {transport!r} and port {port!r}")
+        listeners.append(
+            {
+                "address": _text(item, "Address") or "*",
+                "transport": transport,
+                "port": int(port),
+                "enabled": _text(item, "Enabled").lower() == "true",
+                "hostname": _text(item, "Hostname"),
+                "certificate_thumbprint": _text(item, "CertificateThumbprint")
+                .replace(" ", "")
+                .upper(),
+                "source": "policy" if item.get("Source", "").upper() == "GPO" else "local",
+            }
+        )
+    return listeners
+
+
+def listener_elements(body: ET.Element) -> list[ET.Element]:
+    return list(body.iter(f"{{{CFG}}}Listener"))

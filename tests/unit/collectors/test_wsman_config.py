@@ -1,0 +1,90 @@
+"""The WinRM configuration parser on a real Windows answer (pypsrp's recordings)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+
+from auditor.collectors.winrm.wsman_config import CONFIG_FACTS, parse_config, parse_listeners
+from auditor.facts.model import Available, Reason, Source, Unavailable
+
+RECORDINGS = Path(__file__).resolve().parents[4] / "shared" / "recordings" / "pypsrp-windows"
+
+
+def recorded_config_body() -> ET.Element:
+    data = yaml.safe_load((RECORDINGS / "test_wsman_update_envelope_size_4096.yml").read_text())
+    for message in data["messages"]:
+        if "transfer/GetResponse" in message["response"] and "cfg:Config" in message["response"]:
+            envelope = ET.fromstring(message["response"])
+            body = envelope.find("{http://www.w3.org/2003/05/soap-envelope}Body")
+            assert body is not None
+            return body
+    raise AssertionError("no recorded winrm/config GetResponse")
+
+
+def test_real_windows_config_answer() -> None:
+    facts = parse_config(recorded_config_body())
+    assert set(facts) == CONFIG_FACTS
+    values = {k: v.value for k, v in facts.items() if isinstance(v, Available)}
+    assert values["winrm.service.auth.basic"] is True
+    assert values["winrm.service.auth.credssp"] is True
+    assert values["winrm.service.auth.certificate"] is False
+    assert values["winrm.service.allow_unencrypted"] is False
+    assert values["winrm.service.auth.cbt_hardening_level"] == "Relaxed"
+    assert values["winrm.client.auth.digest"] is True
+    assert values["winrm.client.trusted_hosts"] == ""
+    assert values["winrm.service.ipv4_filter"] == "*"
+    assert values["winrm.service.root_sddl"] == {
+        "sddl": "O:NSG:BAD:P(A;;GA;;;BA)(A;;GR;;;IU)S:P(AU;FA;GA;;;WD)(AU;SA;GXGW;;;WD)",
+        "allow_sids": ["S-1-5-32-544"],
+    }
+    assert all(v.source is Source.LOCAL for v in facts.values() if isinstance(v, Available))
+
+
+def test_gpo_source_and_missing_elements() -> None:
+    body = ET.fromstring(
+        '<b><cfg:Config xmlns:cfg="http://schemas.microsoft.com/wbem/wsman/1/config">'
+        '<cfg:Service><cfg:AllowUnencrypted Source="GPO">true</cfg:AllowUnencrypted>'
+        "<cfg:Auth><cfg:Basic>maybe</cfg:Basic></cfg:Auth></cfg:Service></cfg:Config></b>"
+    )
+    facts = parse_config(body)
+    assert facts["winrm.service.allow_unencrypted"] == Available(True, Source.POLICY)
+    basic = facts["winrm.service.auth.basic"]
+    assert isinstance(basic, Unavailable) and basic.reason is Reason.PROTOCOL_ERROR
+    assert isinstance(facts["winrm.client.trusted_hosts"], Unavailable)
+
+
+def test_answer_without_config_makes_every_fact_unavailable() -> None:
+    facts = parse_config(ET.fromstring("<b/>"))
+    assert all(isinstance(f, Unavailable) for f in facts.values())
+
+
+def test_listeners() -> None:
+    body = ET.fromstring(
+        '<b xmlns:cfg="http://schemas.microsoft.com/wbem/wsman/1/config">'
+        "<cfg:Listener><cfg:Address>*</cfg:Address><cfg:Transport>HTTPS</cfg:Transport>"
+        "<cfg:Port>5986</cfg:Port><cfg:Hostname>fs01</cfg:Hostname><cfg:Enabled>true</cfg:Enabled>"
+        "<cfg:CertificateThumbprint>ab cd</cfg:CertificateThumbprint></cfg:Listener></b>"
+    )
+    assert parse_listeners(
+        body.iter("{http://schemas.microsoft.com/wbem/wsman/1/config}Listener")
+    ) == [
+        {
+            "address": "*",
+            "transport": "HTTPS",
+            "port": 5986,
+            "enabled": True,
+            "hostname": "fs01",
+            "certificate_thumbprint": "ABCD",
+            "source": "local",
+        }
+    ]
+    bad = ET.fromstring(
+        '<cfg:Listener xmlns:cfg="http://schemas.microsoft.com/wbem/wsman/1/config">'
+        "<cfg:Transport>FTP</cfg:Transport></cfg:Listener>"
+    )
+    with pytest.raises(ValueError, match="FTP"):
+        parse_listeners([bad])
