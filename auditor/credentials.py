@@ -1,0 +1,72 @@
+"""Credentials from references (environment, prompt, keyring, ticket cache), never from literals."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass, field
+
+from auditor.errors import InputError
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A password that never shows in repr, str, logs or tracebacks."""
+
+    _value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __str__(self) -> str:
+        return "********"
+
+    def __repr__(self) -> str:
+        return "Secret(********)"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A user name and where its password came from; `password` is None with a ticket cache."""
+
+    username: str | None
+    password: Secret | None
+    origin: str  # "env:NAME", "prompt", "keyring:SERVICE", "ticket-cache"
+
+
+def from_reference(
+    username: str | None, reference: str | None, *, interactive: bool
+) -> Credentials:
+    """Resolve a credential reference: `env:VAR`, `keyring:SERVICE`, `prompt`, or `ticket-cache`."""
+    if reference is None or reference == "ticket-cache":
+        return Credentials(username, None, "ticket-cache")
+    kind, _, name = reference.partition(":")
+    if kind == "env":
+        value = os.environ.get(name)
+        if not name or value is None:
+            raise InputError(
+                f"password reference {reference!r}: environment variable {name!r} is not set"
+            )
+        return Credentials(username, Secret(value), f"env:{name}")
+    if kind == "keyring":
+        try:
+            import keyring  # optional extra
+        except ImportError:
+            raise InputError(
+                "keyring references need the keyring extra: pip install 'auditor[keyring]'"
+            ) from None
+        value = keyring.get_password(name, username or "")
+        if value is None:
+            raise InputError(f"password reference {reference!r}: no keyring entry for {username!r}")
+        return Credentials(username, Secret(value), f"keyring:{name}")
+    if kind == "prompt":
+        if not interactive:
+            raise InputError(
+                "password reference 'prompt' needs a terminal; use env:VAR for scheduled scans"
+            )
+        return Credentials(
+            username, Secret(getpass.getpass(f"password for {username}: ")), "prompt"
+        )
+    raise InputError(
+        f"password reference {reference!r}: use env:VAR, keyring:SERVICE, prompt or ticket-cache"
+    )
