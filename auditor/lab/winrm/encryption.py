@@ -1,0 +1,76 @@
+"""multipart/encrypted bodies of MS-WSMV 2.2.9.1.1: SOAP sealed with the Negotiate context."""
+
+from __future__ import annotations
+
+import re
+import struct
+from typing import Protocol
+
+SPNEGO_PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
+BOUNDARY = "Encrypted Boundary"
+CONTENT_TYPE = f'multipart/encrypted;protocol="{SPNEGO_PROTOCOL}";boundary="{BOUNDARY}"'
+_LENGTH = re.compile(rb"Length=(\d+)")
+
+
+class SealingContext(Protocol):
+    """The part of a pyspnego context that seals WinRM messages."""
+
+    def wrap_winrm(self, data: bytes) -> tuple[bytes, bytes, int]: ...
+
+    def unwrap_winrm(self, header: bytes, data: bytes) -> bytes: ...
+
+
+class EncryptionError(ValueError):
+    """A multipart/encrypted body that is malformed or does not unseal."""
+
+
+def is_encrypted(content_type: str) -> bool:
+    """multipart/encrypted with the SPNEGO protocol; the only kind this emulation unseals."""
+    lowered = content_type.lower()
+    return lowered.startswith("multipart/encrypted") and SPNEGO_PROTOCOL.lower() in lowered
+
+
+def unwrap(context: SealingContext, body: bytes) -> bytes:
+    """Unseal a request body: metadata part, then length-prefixed signature and sealed SOAP."""
+    marker = f"--{BOUNDARY}\r\n".encode()
+    parts = [p for p in body.split(marker) if p]
+    if len(parts) != 2:
+        raise EncryptionError(f"expected 2 MIME parts, found {len(parts)}")
+    length = _LENGTH.search(parts[0])
+    if length is None:
+        raise EncryptionError("OriginalContent has no Length")
+    payload = parts[1]
+    prefix = b"\tContent-Type: application/octet-stream\r\n"
+    if not payload.startswith(prefix):
+        raise EncryptionError("second part is not application/octet-stream")
+    payload = payload[len(prefix) :]
+    trailer = f"--{BOUNDARY}--\r\n".encode()
+    if payload.endswith(trailer):
+        payload = payload[: -len(trailer)]
+    if len(payload) < 4:
+        raise EncryptionError("sealed part is shorter than its length field")
+    (signature_length,) = struct.unpack("<I", payload[:4])
+    signature = payload[4 : 4 + signature_length]
+    plaintext = context.unwrap_winrm(signature, payload[4 + signature_length :])
+    expected = int(length.group(1))
+    if len(plaintext) != expected:
+        raise EncryptionError(
+            f"unsealed {len(plaintext)} bytes where OriginalContent says {expected}"
+        )
+    return plaintext
+
+
+def wrap(context: SealingContext, message: bytes) -> bytes:
+    """Seal a response body the way Windows lays it out."""
+    header, sealed, padding = context.wrap_winrm(message)
+    metadata = (
+        f"--{BOUNDARY}\r\n"
+        f"\tContent-Type: {SPNEGO_PROTOCOL}\r\n"
+        "\tOriginalContent: type=application/soap+xml;charset=UTF-8;"
+        f"Length={len(message) + padding}\r\n"
+        f"--{BOUNDARY}\r\n"
+        "\tContent-Type: application/octet-stream\r\n"
+    ).encode()
+    return (
+        metadata + struct.pack("<I", len(header)) + header + sealed + f"--{BOUNDARY}--\r\n".encode()
+    )
