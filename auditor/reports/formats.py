@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import enum
 
+from auditor.reports.csv_format import CsvRenderer
+from auditor.reports.html_format import HtmlRenderer
 from auditor.reports.interface import Renderer
 from auditor.reports.json_format import JsonRenderer
+from auditor.reports.markdown_format import MarkdownRenderer
 
 
 class OutputFormat(enum.StrEnum):
     JSON = "json"
+    HTML = "html"
+    MARKDOWN = "md"
+    CSV = "csv"
 
     def renderer(self) -> Renderer:
         return _RENDERERS[self]()
@@ -17,4 +23,7 @@ class OutputFormat(enum.StrEnum):
 
 _RENDERERS: dict[OutputFormat, type[Renderer]] = {
     OutputFormat.JSON: JsonRenderer,
+    OutputFormat.HTML: HtmlRenderer,
+    OutputFormat.MARKDOWN: MarkdownRenderer,
+    OutputFormat.CSV: CsvRenderer,
 }

@@ -1,0 +1,83 @@
+"""CSV report: one row per rule x target x object, for spreadsheets and ticket imports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from auditor.reports.interface import Renderer
+from auditor.results.model import ScanResult
+from auditor.rules.model import Status
+
+COLUMNS = (
+    "rule_id",
+    "severity",
+    "status",
+    "target",
+    "object",
+    "title",
+    "expected",
+    "evidence",
+    "reason",
+    "remediation",
+)
+# Spreadsheets run a cell starting with one of these as a formula (or DDE command).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """A leading apostrophe makes Excel, LibreOffice and Sheets show the cell as text."""
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+
+
+def compact_json(value: Mapping[str, Any]) -> str:
+    return json.dumps(dict(value), ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def rows(result: ScanResult) -> Iterator[tuple[str, ...]]:
+    """Every result; a failing object-list rule gives one row per offending object."""
+    names = {t.id: t.name for t in result.targets}
+    for item in result.results:
+        meta = result.rules.get(item.rule_id, {})
+        remediation = meta.get("remediation") or {}
+        common = (str(meta.get("title", "")), str(meta.get("expected", "")))
+        tail = (item.reason or "", str(remediation.get("text", "")))
+        target = names.get(item.target_id, item.target_id)
+        if item.status is Status.FAIL and item.findings:
+            for finding in item.findings:
+                yield (
+                    item.rule_id,
+                    finding.severity.value,
+                    item.status.value,
+                    target,
+                    finding.object or "",
+                    *common,
+                    compact_json(finding.evidence),
+                    *tail,
+                )
+        else:
+            yield (
+                item.rule_id,
+                item.severity.value,
+                item.status.value,
+                target,
+                "",
+                *common,
+                compact_json(item.evidence),
+                *tail,
+            )
+
+
+class CsvRenderer(Renderer):
+    suffix = ".csv"
+
+    def render(self, result: ScanResult) -> bytes:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(COLUMNS)
+        writer.writerows(tuple(neutralise(cell) for cell in row) for row in rows(result))
+        # The byte-order mark is how Excel recognises UTF-8 (host and account names are not ASCII).
+        return out.getvalue().encode("utf-8-sig")
