@@ -60,6 +60,13 @@ def result_from_json(raw: Any, origin: str) -> ScanResult:
     problems = validate_result_json(raw)
     if problems:
         raise InputError(f"{origin}: not an auditor result document: {problems[0]}")
+    targets = {t["id"] for t in raw["targets"]}
+    for i, item in enumerate(raw["results"]):
+        if item["rule_id"] not in raw["rules"] or item["target_id"] not in targets:
+            raise InputError(
+                f"{origin}: results[{i}] names rule {item['rule_id']!r} or target "
+                f"{item['target_id']!r}, which the document does not describe"
+            )
     meta = raw["metadata"]
     return ScanResult(
         metadata=ScanMetadata(

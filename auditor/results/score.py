@@ -18,7 +18,7 @@ WEIGHTS = {
     Severity.HIGH: 12.0,
     Severity.CRITICAL: 40.0,
 }
-# Penalty points at which the score halves; see docs/scoring.md.
+# Average penalty points per target at which the score halves; see docs/scoring.md.
 HALF_SCORE_PENALTY = 60.0
 
 
@@ -30,9 +30,15 @@ def penalty(result: RuleResult) -> float:
 
 
 def score(results: Iterable[RuleResult]) -> float:
-    """0-100; passing checks do not raise it, failures lower it, errors are reported apart."""
-    total = sum(penalty(r) for r in results)
-    return round(100.0 * math.pow(0.5, total / HALF_SCORE_PENALTY), 1)
+    """0-100: the average penalty per target, halving the score every HALF_SCORE_PENALTY.
+
+    Averaging over targets keeps scores of a 10-host and a 1,000-host estate comparable;
+    passing checks do not raise it, and undecided (error) results are reported apart.
+    """
+    items = list(results)
+    targets = {r.target_id for r in items}
+    total = sum(penalty(r) for r in items)
+    return round(100.0 * math.pow(0.5, total / (HALF_SCORE_PENALTY * max(1, len(targets)))), 1)
 
 
 def score_by_area(
