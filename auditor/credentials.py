@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from auditor.errors import InputError
 
@@ -37,7 +38,7 @@ class Credentials:
 def from_reference(
     username: str | None, reference: str | None, *, interactive: bool
 ) -> Credentials:
-    """Resolve a credential reference: `env:VAR`, `keyring:SERVICE`, `prompt`, or `ticket-cache`."""
+    """Resolve a reference: `env:VAR`, `file:PATH` (mode 600), `keyring:SERVICE`, `prompt`, `ticket-cache`."""
     if reference is None or reference == "ticket-cache":
         return Credentials(username, None, "ticket-cache")
     kind, _, name = reference.partition(":")
@@ -48,6 +49,17 @@ def from_reference(
                 f"password reference {reference!r}: environment variable {name!r} is not set"
             )
         return Credentials(username, Secret(value), f"env:{name}")
+    if kind == "file":
+        path = Path(name).expanduser()
+        try:
+            if path.stat().st_mode & 0o077:
+                raise InputError(
+                    f"password reference {reference!r}: {path} is readable by others; chmod 600 it"
+                )
+            value = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise InputError(f"password reference {reference!r}: {path} does not exist") from None
+        return Credentials(username, Secret(value), f"file:{path}")
     if kind == "keyring":
         try:
             import keyring  # optional extra
@@ -68,5 +80,5 @@ def from_reference(
             username, Secret(getpass.getpass(f"password for {username}: ")), "prompt"
         )
     raise InputError(
-        f"password reference {reference!r}: use env:VAR, keyring:SERVICE, prompt or ticket-cache"
+        f"password reference {reference!r}: use env:VAR, file:PATH, keyring:SERVICE, prompt or ticket-cache"
     )

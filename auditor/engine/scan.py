@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from auditor import __version__
@@ -42,7 +42,7 @@ def build_result(
     documents: Iterable[FactDocument],
     command: str,
     options: Mapping[str, Any] | None = None,
-    params: Mapping[str, Mapping[str, Any]] | None = None,
+    params_for: Callable[[FactDocument], Mapping[str, Mapping[str, Any]]] | None = None,
     started_at: str | None = None,
     warnings: Sequence[str] = (),
 ) -> ScanResult:
@@ -51,7 +51,7 @@ def build_result(
     targets: list[TargetInfo] = []
     results: list[RuleResult] = []
     for doc in documents:
-        mine = list(evaluate_all(rules, [doc], params))
+        mine = list(evaluate_all(rules, [doc], params_for(doc) if params_for else None))
         targets.append(_target_info(doc, mine))
         results.extend(mine)
     used = {r.rule_id for r in results}

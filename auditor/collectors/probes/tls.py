@@ -81,6 +81,7 @@ class CertificateFact(TypedDict):
     name_matches: bool
     chain_valid: bool | None
     chain_error: str | None
+    days_left: float
 
 
 class TLSFact(TypedDict):
@@ -155,6 +156,10 @@ class CertificateFacts:
             "name_matches": self.name_matches,
             "chain_valid": self.chain_valid,
             "chain_error": self.chain_error,
+            # Relative to when the probe ran, so rules need no clock of their own.
+            "days_left": round(
+                (self.not_after - dt.datetime.now(dt.UTC)).total_seconds() / 86400, 1
+            ),
         }
 
 

@@ -80,7 +80,9 @@ def test_certificate_facts(
     fact = tls["certificate"]
     subject, issuer, self_signed, key_size, digest, sans, matches, valid, error = EXPECTED[kind]
     loaded = issued.load()
-    assert {key: value for key, value in fact.items() if key != "chain_error"} == {
+    expected_days = (loaded.not_valid_after_utc - dt.datetime.now(dt.UTC)).total_seconds() / 86400
+    assert abs(fact["days_left"] - expected_days) < 0.2
+    assert {key: value for key, value in fact.items() if key not in ("chain_error", "days_left")} == {
         "thumbprint": issued.thumbprint,
         "subject": subject,
         "issuer": issuer,

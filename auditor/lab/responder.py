@@ -1,0 +1,249 @@
+"""The lab host's answer to the collector script, built from its profile (no PowerShell runs here)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import struct
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from auditor.collectors.winrm.request import collector_script
+from auditor.facts.model import registry_key
+from auditor.lab.hosts import HostProfile
+from auditor.lab.pki import IssuedCert
+from auditor.lab.winrm.pipeline import PipelineRequest, default_pipeline_handler
+
+# Windows' own default for microsoft.powershell (Get-PSSessionConfiguration on Server 2022).
+DEFAULT_SESSION_SDDL = (
+    "O:NSG:BAD:P(A;;GA;;;BA)(A;;GA;;;IU)(A;;GA;;;RM)S:P(AU;FA;GA;;;WD)(AU;SA;GXGW;;;WD)"
+)
+_WINDOWS_SIGNATURE_NAMES = {"sha1": "sha1RSA", "sha256": "sha256RSA", "sha384": "sha384RSA"}
+_WINHTTP = "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\Connections\\WinHttpSettings"
+
+
+@dataclass(frozen=True)
+class HostMaterial:
+    """What the lab generated for a host: its certificates and the domain it belongs to."""
+
+    realm: str
+    netbios: str
+    domain_sid: str
+    https_cert: IssuedCert | None
+    rdp_cert: IssuedCert | None
+
+
+def _denied(section: str) -> dict[str, Any]:
+    return {"error": {"reason": "access_denied", "detail": f"Access is denied ({section})"}}
+
+
+def _registry_entry(value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return {"present": True, "type": value.get("type"), "data": value.get("data")}
+    if isinstance(value, bool):
+        return {"present": True, "type": "REG_DWORD", "data": int(value)}
+    if isinstance(value, int):
+        return {"present": True, "type": "REG_DWORD", "data": value}
+    if isinstance(value, list):
+        return {"present": True, "type": "REG_MULTI_SZ", "data": [str(v) for v in value]}
+    return {"present": True, "type": "REG_SZ", "data": str(value)}
+
+
+def _certificate(issued: IssuedCert) -> dict[str, Any]:
+    """A certificate as the collector script reports it (Windows' names for algorithms)."""
+    cert = issued.load()
+    key = cert.public_key()
+    key_size = (
+        key.key_size if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey) else None
+    )
+    algorithm = cert.signature_hash_algorithm.name if cert.signature_hash_algorithm else "unknown"
+    try:
+        sans = cert.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName
+        ).value.get_values_for_type(x509.DNSName)
+    except x509.ExtensionNotFound:
+        sans = []
+    return {
+        "thumbprint": issued.thumbprint,
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "self_signed": cert.subject == cert.issuer,
+        "not_before": cert.not_valid_before_utc.isoformat().replace("+00:00", "Z"),
+        "not_after": cert.not_valid_after_utc.isoformat().replace("+00:00", "Z"),
+        "key_algorithm": "RSA" if isinstance(key, rsa.RSAPublicKey) else "ECC",
+        "key_size": key_size,
+        "signature_algorithm": _WINDOWS_SIGNATURE_NAMES.get(algorithm, algorithm),
+        "sans": list(sans),
+        "store": "LocalMachine\\My",
+    }
+
+
+def _winhttp(proxy: Mapping[str, str] | None) -> dict[str, Any]:
+    if proxy is None:
+        return {"present": False, "type": None, "data": None}
+    server, bypass = proxy.get("proxy_server", ""), proxy.get("bypass", "")
+    blob = struct.pack("<IIII", 0x28, 1, 3, len(server)) + server.encode("ascii")
+    blob += struct.pack("<I", len(bypass)) + bypass.encode("ascii")
+    return {"present": True, "type": "REG_BINARY", "data": base64.b64encode(blob).decode()}
+
+
+class CollectorResponder:
+    """A pipeline handler: the collector script gets its JSON, anything else fails as on Windows."""
+
+    def __init__(self, profile: HostProfile, material: HostMaterial) -> None:
+        self.profile = profile
+        self.material = material
+        self.script = collector_script()
+
+    def __call__(self, request: PipelineRequest) -> Sequence[object]:
+        commands = request.commands
+        if (
+            len(commands) == 1
+            and commands[0].is_script
+            and commands[0].name.strip() == self.script.strip()
+            and isinstance(commands[0].parameters.get("RequestJson"), str)
+        ):
+            return [self.respond(json.loads(commands[0].parameters["RequestJson"]))]
+        return default_pipeline_handler(request)
+
+    def respond(self, request: Mapping[str, Any]) -> str:
+        p = self.profile
+        registry: dict[str, Any] = {}
+        wanted = {registry_key(k): v for k, v in p.registry.items()}
+        for path in request.get("registry", []):
+            if "registry" in p.unreadable:
+                registry[path] = _denied(path)
+            elif registry_key(path) in wanted:
+                registry[path] = _registry_entry(wanted[registry_key(path)])
+            else:
+                registry[path] = {"present": False, "type": None, "data": None}
+        builders: dict[str, Callable[[], Any]] = {
+            "os": self._os,
+            "local_groups": lambda: self._local_groups(request),
+            "certificates": self._certificates,
+            "rdp": self._rdp,
+            "iis": lambda: {"sites": list(p.iis_sites) if "iis" in p.roles else []},
+            "ssh": self._ssh,
+            "session_configurations": self._sessions,
+            "winhttp_proxy": lambda: _winhttp(p.winhttp_proxy),
+            "services": lambda: self._services(request),
+            "firewall_rules": lambda: self._firewall(request),
+        }
+        sections = {
+            name: _denied(name) if name in p.unreadable else {"ok": builders[name]()}
+            for name in request.get("sections", [])
+            if name in builders
+        }
+        return json.dumps(
+            {
+                "version": 1,
+                "collected_at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+                "registry": registry,
+                "sections": sections,
+            }
+        )
+
+    def _os(self) -> dict[str, Any]:
+        p = self.profile
+        return {
+            "caption": p.os_caption,
+            "version": p.os_version,
+            "build": int(p.os_version.split(".")[-1]),
+            "product_type": p.product_type,
+            "domain": self.material.realm,
+            "joined": True,
+            "hostname": p.name,
+        }
+
+    def _local_groups(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        p, m = self.profile, self.material
+        defaults = {
+            "S-1-5-32-544": [
+                {
+                    "sid": f"S-1-5-21-{zlib.crc32(p.name.encode())}-1000-2000-500",
+                    "name": f"{p.name}\\Administrator",
+                    "class": "User",
+                    "domain": "Local",
+                },
+                {
+                    "sid": f"{m.domain_sid}-512",
+                    "name": f"{m.netbios}\\Domain Admins",
+                    "class": "Group",
+                    "domain": "ActiveDirectory",
+                },
+            ],
+        }
+        return {
+            sid: p.local_groups.get(sid, defaults.get(sid, []))
+            for sid in request.get("local_groups", [])
+        }
+
+    def _certificates(self) -> list[dict[str, Any]]:
+        m = self.material
+        return [_certificate(c) for c in (m.https_cert, m.rdp_cert) if c is not None]
+
+    def _rdp(self) -> dict[str, Any]:
+        cert = self.material.rdp_cert
+        return {
+            "certificate_thumbprint": cert.thumbprint if cert and self.profile.rdp.enabled else ""
+        }
+
+    def _ssh(self) -> dict[str, Any]:
+        path = "C:\\ProgramData\\ssh\\sshd_config"
+        if self.profile.sshd_config is None:
+            return {"present": False, "path": path}
+        return {"present": True, "path": path, "lines": list(self.profile.sshd_config)}
+
+    def _sessions(self) -> list[dict[str, Any]]:
+        default = {
+            "name": "microsoft.powershell",
+            "enabled": True,
+            "permission": "",
+            "sddl": DEFAULT_SESSION_SDDL,
+            "run_as_virtual_account": False,
+            "session_type": "Default",
+            "language_mode": "FullLanguage",
+        }
+        return [default, *self.profile.session_configurations]
+
+    def _services(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        p = self.profile
+        running = {"WinRM": "Running"}
+        if p.rdp.enabled:
+            running["TermService"] = "Running"
+        if "iis" in p.roles:
+            running["W3SVC"] = "Running"
+        if p.sshd_config is not None:
+            running["sshd"] = "Running"
+        running.update(p.services)
+        return {
+            name: {"state": running[name], "start_mode": "Automatic"}
+            for name in request.get("services", [])
+            if name in running
+        }
+
+    def _firewall(self, request: Mapping[str, Any]) -> list[dict[str, Any]]:
+        p = self.profile
+        rules = {r["id"]: r for r in p.firewall_rules}
+        defaults = [
+            ("WINRM-HTTP-In-TCP", p.winrm.http),
+            ("RemoteDesktop-UserMode-In-TCP", p.rdp.enabled),
+        ]
+        for rule_id, enabled in defaults:
+            rules.setdefault(
+                rule_id,
+                {
+                    "id": rule_id,
+                    "enabled": enabled,
+                    "direction": "Inbound",
+                    "action": "Allow",
+                    "profiles": "Domain, Private",
+                },
+            )
+        return [rules[i] for i in request.get("firewall_rules", []) if i in rules]
