@@ -110,14 +110,14 @@ def _eval_bool(expression: str, context: Mapping[str, Any], what: str) -> bool:
     return value
 
 
-def _in_scope(rule: Rule, doc: FactDocument, context: Mapping[str, Any]) -> bool:
-    if rule.scope.roles:
-        roles = doc.get("host.roles")
-        if isinstance(roles, Unavailable):
-            raise _Undecided("scope needs the host's roles: " + _describe("host.roles", roles))
-        if not set(rule.scope.roles) & set(roles.value):
-            return False
-    return rule.scope.when is None or _eval_bool(rule.scope.when, context, "scope.when")
+def _outside_roles(rule: Rule, doc: FactDocument) -> bool:
+    """Role scope is decided first: it needs only host.roles, not the rule's own facts."""
+    if not rule.scope.roles:
+        return False
+    roles = doc.get("host.roles")
+    if isinstance(roles, Unavailable):
+        raise _Undecided("scope needs the host's roles: " + _describe("host.roles", roles))
+    return not set(rule.scope.roles) & set(roles.value)
 
 
 def _object_findings(
@@ -128,10 +128,20 @@ def _object_findings(
     fields.update({f"e_{i}": expr for i, expr in enumerate(selector.evidence.values())})
     fields.update({f"s_{i}": esc.when for i, esc in enumerate(selector.escalate)})
     shape = ", ".join(f'"{name}": ({expr})' for name, expr in fields.items())
-    program = f"({selector.source}).filter(obj, {selector.where}).map(obj, {{{shape}}})"
+    # Objects whose `where` is null are kept too, so "undecided" is reported, never dropped.
+    program = (
+        f"({selector.source}).filter(obj, ({selector.where}) != false).map(obj, {{{shape}, "
+        f'"where": ({selector.where})}})'
+    )
     rows = _eval(program, context, "objects")
     if not isinstance(rows, list):
         raise _Undecided("objects.from did not give a list")
+    undecided = [str(row.get("key")) for row in rows if row.get("where") is not True]
+    if undecided:
+        raise _Undecided(
+            f"objects.where is undecided for {', '.join(undecided[:5])}"
+            + (f" and {len(undecided) - 5} more" if len(undecided) > 5 else "")
+        )
     labels = list(selector.evidence)
     findings = []
     for row in rows:
@@ -157,9 +167,12 @@ def evaluate(rule: Rule, doc: FactDocument, params: Mapping[str, Any] | None = N
     sources: dict[str, str] = {}
     try:
         if doc.failure is not None:
+            # A host we could not collect is undecided everywhere, even where probes answered.
             raise _Undecided(_describe("target", doc.failure))
+        if _outside_roles(rule, doc):
+            return result(Status.NOT_APPLICABLE, reason="outside the rule's roles")
         context, sources = _context(rule, doc, params or {})
-        if not _in_scope(rule, doc, context):
+        if rule.scope.when is not None and not _eval_bool(rule.scope.when, context, "scope.when"):
             return result(Status.NOT_APPLICABLE, reason="outside the rule's scope", sources=sources)
         evidence = {
             label: _eval(expr, context, f"evidence '{label}'")

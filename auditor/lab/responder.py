@@ -39,6 +39,26 @@ class HostMaterial:
     rdp_cert: IssuedCert | None
 
 
+_TS = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Terminal Server"
+_RDP_TCP = _TS + "\\WinStations\\RDP-Tcp"
+
+
+def derived_registry(profile: HostProfile) -> dict[str, Any]:
+    """Values a Windows host has that must agree with what its listeners do on the wire."""
+    rdp = profile.rdp
+    legacy = bool(rdp.accepted & {"rdp", "ssl"})
+    values: dict[str, Any] = {_TS + "\\fDenyTSConnections": 0 if rdp.enabled else 1}
+    if rdp.enabled:
+        values |= {
+            _RDP_TCP + "\\UserAuthentication": 0 if legacy else 1,
+            _RDP_TCP + "\\SecurityLayer": 0 if "rdp" in rdp.accepted else 2,
+            _RDP_TCP + "\\MinEncryptionLevel": 2,
+            _RDP_TCP + "\\PortNumber": 3389,
+            _TS + "\\Wds\\rdpwd\\Tds\\tcp\\PortNumber": 3389,
+        }
+    return values
+
+
 def _denied(section: str) -> dict[str, Any]:
     return {"error": {"reason": "access_denied", "detail": f"Access is denied ({section})"}}
 
@@ -115,7 +135,8 @@ class CollectorResponder:
     def respond(self, request: Mapping[str, Any]) -> str:
         p = self.profile
         registry: dict[str, Any] = {}
-        wanted = {registry_key(k): v for k, v in p.registry.items()}
+        # The profile's own values win over the ones derived from its listeners.
+        wanted = {registry_key(k): v for k, v in {**derived_registry(p), **p.registry}.items()}
         for path in request.get("registry", []):
             if "registry" in p.unreadable:
                 registry[path] = _denied(path)

@@ -52,7 +52,10 @@ def make_rule(tmp_path: Path, rule_id: str, extra: str, scope: str = "{target: h
 def host(facts: dict[str, Any], registry: dict[str, Any] | None = None, **kw: Any) -> FactDocument:
     return FactDocument(
         Target(DocumentKind.HOST, "srv01"),
-        {k: v if isinstance(v, Available | Unavailable) else Available(v) for k, v in facts.items()},
+        {
+            k: v if isinstance(v, Available | Unavailable) else Available(v)
+            for k, v in facts.items()
+        },
         "2026-01-01T00:00:00Z",
         registry=registry or {},
         **kw,
@@ -72,9 +75,7 @@ def basic_rule(tmp_path: Path) -> Rule:
 def test_pass_and_fail_with_evidence_and_source(basic_rule: Rule) -> None:
     ok = evaluate(basic_rule, host({"winrm.service.auth.basic": False}))
     assert (ok.status, ok.evidence) == (Status.PASS, {"basic": False})
-    bad = evaluate(
-        basic_rule, host({"winrm.service.auth.basic": Available(True, Source.POLICY)})
-    )
+    bad = evaluate(basic_rule, host({"winrm.service.auth.basic": Available(True, Source.POLICY)}))
     assert bad.status is Status.FAIL
     assert bad.sources == {"winrm.service.auth.basic": "policy"}
     assert bad.findings[0].evidence == {"basic": True}
@@ -102,7 +103,9 @@ def test_unreachable_target_is_error(basic_rule: Rule) -> None:
 
 def test_role_scope_gives_not_applicable_and_unknown_roles_error(tmp_path: Path) -> None:
     rule = make_rule(
-        tmp_path, "dc-only", "facts: [winrm.service.auth.basic]\ncondition: 'true'\n",
+        tmp_path,
+        "dc-only",
+        "facts: [winrm.service.auth.basic]\ncondition: 'true'\n",
         scope="{target: host, roles: [domain_controller]}",
     )
     member = host({"winrm.service.auth.basic": True, "host.roles": ["member_server"]})
@@ -115,7 +118,9 @@ def test_role_scope_gives_not_applicable_and_unknown_roles_error(tmp_path: Path)
 
 def test_null_condition_is_error(tmp_path: Path) -> None:
     rule = make_rule(
-        tmp_path, "maybe", "optional_facts: [winrm.service.auth.basic]\n"
+        tmp_path,
+        "maybe",
+        "optional_facts: [winrm.service.auth.basic]\n"
         "condition: 'winrm.service.auth.basic == null ? null : !winrm.service.auth.basic'\n",
     )
     assert evaluate(rule, host({})).status is Status.ERROR
@@ -142,7 +147,8 @@ def reg(data: Any) -> Available:
 @pytest.fixture
 def reg_rule(tmp_path: Path) -> Rule:
     return make_rule(
-        tmp_path, "reg",
+        tmp_path,
+        "reg",
         f"registry:\n  basic: {{policy: '{REG}', local: '{LOCAL}', default: 0}}\n"
         "condition: 'reg.basic.value == 0'\nevidence: {value: reg.basic.value, source: reg.basic.source}\n",
     )
@@ -172,7 +178,9 @@ def test_registry_lookup_ignores_case(reg_rule: Rule) -> None:
 
 def test_unreadable_registry_is_error_unless_policy_decides(reg_rule: Rule) -> None:
     denied = Unavailable(Reason.ACCESS_DENIED, "")
-    assert evaluate(reg_rule, host({}, registry={REG: denied, LOCAL: reg(0)})).status is Status.ERROR
+    assert (
+        evaluate(reg_rule, host({}, registry={REG: denied, LOCAL: reg(0)})).status is Status.ERROR
+    )
     assert evaluate(reg_rule, host({}, registry={REG: reg(1), LOCAL: denied})).status is Status.FAIL
 
 
@@ -185,14 +193,17 @@ ACCOUNTS = [
 
 def test_object_rule_one_finding_per_object_with_escalation(tmp_path: Path) -> None:
     rule = make_rule(
-        tmp_path, "objs",
+        tmp_path,
+        "objs",
         "facts: [accounts]\nobjects:\n  from: accounts\n  where: obj.admin || obj.old\n"
         "  key: obj.dn\n  label: obj.sam\n  evidence: {name: obj.sam}\n"
         "  escalate: [{when: obj.admin, severity: critical}]\n",
         scope="{target: domain}",
     )
     doc = FactDocument(
-        Target(DocumentKind.DOMAIN, "corp"), {"accounts": Available(ACCOUNTS)}, "2026-01-01T00:00:00Z"
+        Target(DocumentKind.DOMAIN, "corp"),
+        {"accounts": Available(ACCOUNTS)},
+        "2026-01-01T00:00:00Z",
     )
     result = evaluate(rule, doc)
     assert result.status is Status.FAIL
@@ -220,3 +231,33 @@ def test_yaml_loader_is_safe() -> None:
 
     with pytest.raises(YamlProblem):
         load_text("!!python/object/apply:os.system ['echo pwned']")
+
+
+def test_object_rule_with_undecided_object_is_error(tmp_path: Path) -> None:
+    rule = make_rule(
+        tmp_path,
+        "maybe-objs",
+        "facts: [accounts]\nobjects:\n  from: accounts\n  where: 'obj.admin == null ? null : obj.admin'\n"
+        "  key: obj.dn\n",
+        scope="{target: domain}",
+    )
+    accounts = [{"dn": "CN=a", "admin": True}, {"dn": "CN=b", "admin": None}]
+    doc = FactDocument(
+        Target(DocumentKind.DOMAIN, "corp"),
+        {"accounts": Available(accounts)},
+        "2026-01-01T00:00:00Z",
+    )
+    result = evaluate(rule, doc)
+    assert result.status is Status.ERROR
+    assert result.reason == "objects.where is undecided for CN=b"
+
+
+def test_role_scope_is_decided_before_the_rules_facts(tmp_path: Path) -> None:
+    rule = make_rule(
+        tmp_path,
+        "dc-setting",
+        "facts: [winrm.service.auth.basic]\ncondition: 'true'\n",
+        scope="{target: host, roles: [domain_controller]}",
+    )
+    member = host({"host.roles": ["member_server"]})  # the rule's own fact was not collected
+    assert evaluate(rule, member).status is Status.NOT_APPLICABLE

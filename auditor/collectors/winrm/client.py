@@ -90,6 +90,11 @@ def classify(exc: BaseException, host: str) -> CollectionFailed:
     if isinstance(exc, requests.exceptions.ReadTimeout):
         return CollectionFailed(Reason.TIMEOUT, f"{host}: no answer before the read timeout")
     if isinstance(exc, requests.exceptions.ConnectionError):
+        text = str(exc)
+        if "Connection aborted" in text or "RemoteDisconnected" in text or "reset by peer" in text:
+            return CollectionFailed(
+                Reason.PROTOCOL_ERROR, f"{host}: the connection was dropped mid-exchange"
+            )
         return CollectionFailed(Reason.HOST_UNREACHABLE, f"{host}: cannot connect ({_short(exc)})")
     if isinstance(exc, AuthenticationError):
         return CollectionFailed(Reason.AUTH_FAILED, f"{host}: authentication refused")

@@ -92,7 +92,9 @@ def parse_config(body: ET.Element) -> dict[str, Fact]:
 
 
 def _text(item: ET.Element, name: str) -> str:
-    element = item.find(f"cfg:{name}", _NS)
+    """A child in the item's own namespace (Windows uses .../config/listener for listeners)."""
+    namespace = item.tag[1:].split("}")[0] if item.tag.startswith("{") else CFG
+    element = item.find(f"{{{namespace}}}{name}")
     return (element.text or "").strip() if element is not None else ""
 
 
@@ -121,4 +123,7 @@ def parse_listeners(items: Iterable[ET.Element]) -> list[dict[str, object]]:
 
 
 def listener_elements(body: ET.Element) -> list[ET.Element]:
-    return list(body.iter(f"{{{CFG}}}Listener"))
+    """Listener items, in the listener resource's namespace (or, leniently, the config one)."""
+    return [
+        e for e in body.iter() if e.tag in (f"{{{LISTENER_URI}}}Listener", f"{{{CFG}}}Listener")
+    ]

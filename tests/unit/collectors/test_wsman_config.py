@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from auditor.collectors.winrm.wsman_config import CONFIG_FACTS, parse_config, parse_listeners
+from auditor.collectors.winrm.wsman_config import (
+    CONFIG_FACTS,
+    listener_elements,
+    parse_config,
+    parse_listeners,
+)
 from auditor.facts.model import Available, Reason, Source, Unavailable
 
 RECORDINGS = Path(__file__).resolve().parents[4] / "shared" / "recordings" / "pypsrp-windows"
@@ -88,3 +93,14 @@ def test_listeners() -> None:
     )
     with pytest.raises(ValueError, match="FTP"):
         parse_listeners([bad])
+
+
+def test_listeners_in_the_listener_namespace_as_windows_sends_them() -> None:
+    body = ET.fromstring(
+        '<s:Body xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+        'xmlns:l="http://schemas.microsoft.com/wbem/wsman/1/config/listener">'
+        "<l:Listener><l:Address>*</l:Address><l:Transport>HTTP</l:Transport><l:Port>5985</l:Port>"
+        "<l:Enabled>true</l:Enabled></l:Listener></s:Body>"
+    )
+    listeners = parse_listeners(listener_elements(body))
+    assert [(x["transport"], x["port"], x["enabled"]) for x in listeners] == [("HTTP", 5985, True)]

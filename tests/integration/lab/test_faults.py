@@ -1,0 +1,119 @@
+"""Broken hosts (dropped connections, HTTP 500, bad XML, slowness, refused logons) never pass
+and never stop the healthy ones."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from auditor import scanning
+from auditor.collectors.host import targets_from
+from auditor.config import parse_config
+from auditor.engine.scan import build_result, exit_code
+from auditor.errors import ExitCode
+from auditor.facts.model import DocumentKind, Reason
+from auditor.lab.definition import load_definition
+from auditor.results.model import TargetStatus
+from auditor.rules.model import Severity, Status
+from tests.integration.lab.conftest import Lab, relocated, start_lab
+
+FAULTS = {
+    "drop": ({"drop_connection": True}, Reason.PROTOCOL_ERROR, "connection"),
+    "h500": ({"http_500": True}, Reason.PROTOCOL_ERROR, "HTTP 500"),
+    "badxml": ({"malformed_xml": True}, Reason.PROTOCOL_ERROR, "XML"),
+    "slow": ({"slow_seconds": 6.0}, Reason.TIMEOUT, "timeout"),
+    "refused": ({"auth_refused": True}, Reason.AUTH_FAILED, "authentication refused"),
+}
+
+
+@pytest.fixture(scope="module")
+def faulty_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    base = relocated(load_definition(None), "127.16.")
+    healthy = [h for h in base.hosts if h.name in ("FS01", "SRV-HARDENED")]
+    template = healthy[0]
+    broken = [
+        dataclasses.replace(
+            template,
+            name=f"BAD-{name.upper()}",
+            address=f"127.16.9.{i + 1}",
+            faults=faults,
+            expect_fail=(),
+        )
+        for i, (name, (faults, _, _)) in enumerate(FAULTS.items())
+    ]
+    definition = dataclasses.replace(base, hosts=(*healthy, *broken))
+    yield from start_lab(tmp_path_factory.mktemp("faults"), definition)
+
+
+def test_faulty_hosts_are_errors_with_their_reason_and_healthy_hosts_complete(
+    faulty_lab: Lab,
+) -> None:
+    raw = dict(faulty_lab.config.raw)
+    raw["winrm"] = {**raw["winrm"], "operation_timeout": 2, "read_timeout": 3, "retries": 1}
+    config = parse_config(raw, None)
+    rules = [r for r in scanning.select_rules(config) if r.scope.target is DocumentKind.HOST]
+    targets = targets_from(list(config.raw["hosts"]), config.names, config.host_groups)
+    docs = scanning.collect_hosts(
+        targets,
+        scanning.host_settings(config, scanning.Overrides()),
+        scanning.credentials(config, scanning.Overrides()),
+        rules,
+        8,
+    )
+    result = build_result(rules, docs, "faults")
+    by_target = {t.name.split(".")[0]: t for t in result.targets}
+    for name, (_, reason, words) in FAULTS.items():
+        target = by_target[f"bad-{name}"]
+        assert target.status is TargetStatus.FAILED, name
+        assert (target.reason or "").startswith(reason.value), (name, target.reason)
+        assert words.lower() in (target.reason or "").lower(), (name, target.reason)
+        mine = [r for r in result.results if r.target_id == target.id]
+        assert mine
+        assert {r.status for r in mine} == {Status.ERROR}, name  # never a pass, never a fail
+    for host in ("fs01", "srv-hardened"):
+        assert by_target[host].status is TargetStatus.COMPLETE
+    healthy = {
+        r.target_id.split(":")[1].split(".")[0]: r
+        for r in result.results
+        if r.status is Status.FAIL
+    }
+    expected = {h.name.lower() for h in faulty_lab.definition.hosts if h.expect_fail}
+    assert set(healthy) == expected  # FS01's findings are all there despite its broken neighbours
+    assert exit_code(result, Severity.HIGH) is ExitCode.INCOMPLETE
+
+
+def test_basic_over_http_is_refused_before_any_packet(faulty_lab: Lab) -> None:
+    from auditor.errors import InputError
+
+    raw = dict(faulty_lab.config.raw)
+    raw["winrm"] = {**raw["winrm"], "auth": "basic", "transport": "http"}
+    with pytest.raises(InputError, match="refusing Basic authentication over HTTP"):
+        scanning.host_settings(parse_config(raw, None), scanning.Overrides())
+
+
+def test_certificate_validation_failure_stops_the_host_unless_insecure(
+    faulty_lab: Lab, tmp_path: Path
+) -> None:
+    raw = dict(faulty_lab.config.raw)
+    raw["winrm"] = {
+        **raw["winrm"],
+        "transport": "https",
+        "ca_bundle": str(tmp_path / "nothing.pem"),
+    }
+    (tmp_path / "nothing.pem").write_text(Path("/etc/ssl/certs/ca-certificates.crt").read_text())
+    config = parse_config(raw, None)
+    rules = [r for r in scanning.select_rules(config) if r.id == "winrm-service-basic-auth"]
+    targets = targets_from(["srv-hardened.corp.auditor.test"], config.names, ())
+    creds = scanning.credentials(config, scanning.Overrides())
+    docs = scanning.collect_hosts(
+        targets, scanning.host_settings(config, scanning.Overrides()), creds, rules, 1
+    )
+    assert docs[0].failure is not None
+    assert docs[0].failure.reason is Reason.TLS_ERROR
+    assert "CA bundle" in docs[0].failure.detail
+    insecure = scanning.host_settings(config, scanning.Overrides(insecure=True))
+    docs = scanning.collect_hosts(targets, insecure, creds, rules, 1)
+    assert docs[0].failure is None
