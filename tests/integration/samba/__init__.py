@@ -1,0 +1,1 @@
+"""Integration tests against a real Samba AD DC (Debian samba packages)."""
