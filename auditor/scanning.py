@@ -5,7 +5,6 @@ from __future__ import annotations
 import fnmatch
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from auditor.config import ScanConfig
 from auditor.credentials import Credentials, Secret, from_reference
 from auditor.errors import InputError
 from auditor.facts.model import DocumentKind, FactDocument
+from auditor.fleet import FleetOutcome, collect_all
 from auditor.rules.model import Rule, Severity
 from auditor.rules.pack import load_pack
 
@@ -143,19 +143,16 @@ def collect_hosts(
     rules: Sequence[Rule],
     concurrency: int,
     on_done: Callable[[FactDocument, dict[str, Any]], None] | None = None,
-) -> list[FactDocument]:
+    deadline: float | None = None,
+) -> FleetOutcome:
     """Collect every host concurrently; one host failing never stops the others."""
     request = build_request(rules)
     text = request_json(rules)
-    docs: dict[str, FactDocument] = {}
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="collect") as pool:
-        futures = {pool.submit(collect_host, t, settings, creds, request, text): t for t in targets}
-        for future in as_completed(futures):
-            doc, info = future.result()
-            docs[futures[future].name] = doc
-            if on_done is not None:
-                on_done(doc, info)
-    return [docs[t.name] for t in targets]
+
+    def collect(target: HostTarget) -> tuple[FactDocument, dict[str, Any]]:
+        return collect_host(target, settings, creds, request, text)
+
+    return collect_all(targets, collect, concurrency, deadline, on_done or (lambda d, i: None))
 
 
 def install_names(config: ScanConfig) -> None:

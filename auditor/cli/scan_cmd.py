@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -16,14 +17,18 @@ from auditor.cli.common import (
     parse_formats,
     parse_severity,
 )
-from auditor.collectors.host import save_document, targets_from
-from auditor.config import load_config
+from auditor.cli.progress import host_progress
+from auditor.collectors.host import HostScanSettings, HostTarget, save_document, targets_from
+from auditor.config import ScanConfig, load_config
+from auditor.credentials import Credentials
 from auditor.engine.scan import build_result, exit_code, utc_now
 from auditor.errors import InputError
 from auditor.facts.io import load_documents
 from auditor.facts.model import DocumentKind, FactDocument
+from auditor.journal import Journal, read_journal
 from auditor.reports.console import print_summary
 from auditor.reports.write import write_reports
+from auditor.rules.model import Rule
 from auditor.rules.pack import load_pack
 
 app = typer.Typer(help="Scan targets (or saved facts) and write reports.", no_args_is_help=True)
@@ -59,6 +64,89 @@ def scan_facts(
     raise typer.Exit(int(exit_code(result, threshold)))
 
 
+def run_host_collection(
+    targets: list[HostTarget],
+    config: ScanConfig,
+    settings: HostScanSettings,
+    creds: Credentials | None,
+    pack: list[Rule],
+    journal: Journal,
+    already: dict[str, FactDocument],
+    quiet: bool,
+    save_facts: Path | None,
+) -> tuple[list[FactDocument], bool]:
+    """Collect the targets the journal does not hold yet; every result is journaled as it lands."""
+    missing = [t for t in targets if f"host:{t.name}" not in already]
+
+    with host_progress(len(missing), quiet) as progress:
+
+        def done(doc: FactDocument, info: dict[str, Any]) -> None:
+            journal.add(doc, info)
+            progress.done(doc, info)
+            if save_facts is not None:
+                save_document(doc, save_facts)
+
+        outcome = scanning.collect_hosts(
+            missing,
+            settings,
+            creds,
+            pack,
+            int(config.raw.get("concurrency", 8)),
+            done,
+            deadline=float(config.raw["host_deadline"]) if "host_deadline" in config.raw else None,
+        )
+    collected = {d.target.id: d for d in outcome.documents}
+    return [
+        already.get(f"host:{t.name}") or collected[f"host:{t.name}"] for t in targets
+    ], outcome.interrupted
+
+
+def open_journal(
+    path: Path, resume: bool, header: dict[str, Any]
+) -> tuple[Journal, dict[str, FactDocument]]:
+    """A fresh journal, or the one being resumed with what it already holds."""
+    if resume:
+        contents = read_journal(path)
+        return Journal(path, None), contents.documents
+    if path.exists() and path.stat().st_size:
+        path.rename(path.with_suffix(f".{int(path.stat().st_mtime)}.jsonl"))
+    return Journal(path, header), {}
+
+
+def finish_scan(
+    pack: list[Rule],
+    docs: list[FactDocument],
+    command: str,
+    config: ScanConfig,
+    options: dict[str, Any],
+    started: str,
+    warnings: list[str],
+    output: Path | None,
+    formats: list[str] | None,
+    fail_on: str | None,
+    quiet: bool,
+) -> None:
+    """Evaluate, write the reports, print the summary and exit with the scan's code."""
+    threshold = parse_severity(fail_on or str(config.raw.get("fail_on", "high")))
+    result = build_result(
+        pack,
+        docs,
+        command=command,
+        options={**options, "fail_on": threshold.value},
+        started_at=started,
+        params_for=scanning.host_parameters(config),
+        warnings=warnings,
+    )
+    out = output or config.path_value("output", "directory") or Path("auditor-report")
+    chosen = parse_formats(
+        formats or list(config.section("output").get("formats", ["html", "json"]))
+    )
+    written = write_reports(result, out, chosen)
+    if not quiet:
+        print_summary(result, written, Console())
+    raise typer.Exit(int(exit_code(result, threshold)))
+
+
 @app.command("host")
 def scan_host(
     hosts: list[str] = typer.Argument(
@@ -87,6 +175,12 @@ def scan_host(
     ),
     save_facts: Path | None = typer.Option(
         None, "--save-facts", help="Also write each host's facts document here."
+    ),
+    journal_path: Path | None = typer.Option(
+        None, "--journal", help="Journal file (default: OUTPUT/journal.jsonl)."
+    ),
+    resume: Path | None = typer.Option(
+        None, "--resume", help="Finish the scan recorded in this journal."
     ),
     rules: list[Path] | None = RULES_OPTION,
     output: Path | None = typer.Option(None, "--output", "-o", help="Folder for the reports."),
@@ -122,47 +216,31 @@ def scan_host(
             "no hosts: name them on the command line or in the configuration's 'hosts'"
         )
     targets = targets_from(names, config.names, config.host_groups)
-    console = Console(stderr=True, quiet=quiet)
-
-    def done(doc: FactDocument, info: dict[str, object]) -> None:
-        state = (
-            f"[red]{doc.failure.detail}[/]"
-            if doc.failure
-            else f"ok via {info['transport'] or 'probes'}"
-        )
-        console.print(f"{doc.target.name}: {state}", highlight=False)
-        if save_facts is not None:
-            save_document(doc, save_facts)
-
-    concurrency = int(config.raw.get("concurrency", 8))
-    docs = scanning.collect_hosts(targets, settings, creds, pack, concurrency, done)
-    threshold = parse_severity(fail_on or str(config.raw.get("fail_on", "high")))
-    options = {
-        "fail_on": threshold.value,
+    out = output or config.path_value("output", "directory") or Path("auditor-report")
+    options: dict[str, Any] = {
         "insecure": settings.winrm.insecure,
         "probe_only": probe_only,
         "auth": settings.winrm.auth,
         "transport": settings.transport,
     }
+    journal, already = open_journal(
+        resume or journal_path or out / "journal.jsonl",
+        resume is not None,
+        {"command": "scan host", "started_at": started, "options": options},
+    )
+    try:
+        docs, interrupted = run_host_collection(
+            targets, config, settings, creds, pack, journal, already, quiet, save_facts
+        )
+    finally:
+        journal.close()
     warnings = (
         ["TLS certificate validation was turned off (--insecure)"]
         if settings.winrm.insecure
         else []
     )
-    result = build_result(
-        pack,
-        docs,
-        command="scan host",
-        options=options,
-        started_at=started,
-        params_for=scanning.host_parameters(config),
-        warnings=warnings,
+    if interrupted:
+        warnings.append(f"scan interrupted: resume with --resume {journal.path}")
+    finish_scan(
+        pack, docs, "scan host", config, options, started, warnings, out, formats, fail_on, quiet
     )
-    out = output or config.path_value("output", "directory") or Path("auditor-report")
-    chosen = parse_formats(
-        formats or list(config.section("output").get("formats", ["html", "json"]))
-    )
-    written = write_reports(result, out, chosen)
-    if not quiet:
-        print_summary(result, written, Console())
-    raise typer.Exit(int(exit_code(result, threshold)))

@@ -62,7 +62,7 @@ def test_faulty_hosts_are_errors_with_their_reason_and_healthy_hosts_complete(
         scanning.credentials(config, scanning.Overrides()),
         rules,
         8,
-    )
+    ).documents
     result = build_result(rules, docs, "faults")
     by_target = {t.name.split(".")[0]: t for t in result.targets}
     for name, (_, reason, words) in FAULTS.items():
@@ -110,10 +110,10 @@ def test_certificate_validation_failure_stops_the_host_unless_insecure(
     creds = scanning.credentials(config, scanning.Overrides())
     docs = scanning.collect_hosts(
         targets, scanning.host_settings(config, scanning.Overrides()), creds, rules, 1
-    )
+    ).documents
     assert docs[0].failure is not None
     assert docs[0].failure.reason is Reason.TLS_ERROR
     assert "CA bundle" in docs[0].failure.detail
     insecure = scanning.host_settings(config, scanning.Overrides(insecure=True))
-    docs = scanning.collect_hosts(targets, insecure, creds, rules, 1)
+    docs = scanning.collect_hosts(targets, insecure, creds, rules, 1).documents
     assert docs[0].failure is None

@@ -44,7 +44,7 @@ def scan(lab: Lab, probe_only: bool = False) -> tuple[list[FactDocument], list[d
     infos: dict[str, dict[str, object]] = {}
     docs = scanning.collect_hosts(
         targets, settings, creds, rules, 4, lambda d, i: infos.__setitem__(d.target.name, i)
-    )
+    ).documents
     return docs, [infos[d.target.name] for d in docs]
 
 
@@ -207,7 +207,7 @@ def test_host_groups_add_roles_and_parameters(lab: Lab) -> None:
         scanning.credentials(config, scanning.Overrides()),
         rules,
         1,
-    )
+    ).documents
     result = build_result(rules, docs, "test")
     assert [r.status for r in result.results] == [
         Status.PASS
