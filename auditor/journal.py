@@ -86,12 +86,11 @@ class Journal:
             self._repair_tail()
 
     def _repair_tail(self) -> None:
-        """A torn last line must not glue itself to the next entry."""
-        with self.path.open("rb") as handle:
-            handle.seek(max(0, self.path.stat().st_size - 1))
-            if handle.read(1) != b"\n":
-                self._file.write(b"\n")
-                self._file.flush()
+        """Cut a torn last line (the writer died mid-line) so the next entry starts clean."""
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            self._file.truncate(data.rfind(b"\n") + 1)
+            self._file.flush()
 
     def _write(self, entry: Mapping[str, Any]) -> None:
         data = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
