@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from auditor import __version__
-from auditor.cli import lab_cmd, report_cmd, rules_cmd, scan_cmd
+from auditor.cli import init_cmd, lab_cmd, report_cmd, rules_cmd, scan_cmd
 from auditor.errors import AuditorError
 
 app = typer.Typer(
@@ -22,6 +22,8 @@ app.add_typer(rules_cmd.app, name="rules")
 app.add_typer(scan_cmd.app, name="scan")
 app.add_typer(report_cmd.app, name="report")
 app.add_typer(lab_cmd.app, name="lab")
+app.command("init")(init_cmd.init)
+app.command("collector-script")(init_cmd.script)
 
 
 def _version(value: bool) -> None:

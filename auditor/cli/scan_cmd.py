@@ -23,7 +23,7 @@ from auditor.config import ScanConfig, load_config
 from auditor.credentials import Credentials
 from auditor.engine.scan import build_result, exit_code, utc_now
 from auditor.errors import InputError
-from auditor.facts.io import load_documents
+from auditor.collectors.winrm.offline import load_any
 from auditor.facts.model import DocumentKind, FactDocument
 from auditor.journal import Journal, read_journal
 from auditor.reports.console import print_summary
@@ -50,7 +50,7 @@ def scan_facts(
     chosen = parse_formats(formats)
     threshold = parse_severity(fail_on)
     pack = load_pack(rules or [])
-    documents = [doc for path in files for doc in load_documents(path)]
+    documents = [doc for path in files for doc in load_any(path)]
     result = build_result(
         pack,
         documents,

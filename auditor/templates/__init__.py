@@ -1,0 +1,1 @@
+"""Files auditor writes for users to start from."""

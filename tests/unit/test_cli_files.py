@@ -1,0 +1,58 @@
+"""`auditor init`, `auditor collector-script` and the offline path through `scan facts`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from auditor.config import load_config
+from auditor.lab.definition import load_definition
+from auditor.lab.responder import CollectorResponder, HostMaterial
+
+
+def auditor(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "auditor", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_init_writes_a_valid_commented_config_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    path = tmp_path / "scan.yaml"
+    assert auditor("init", str(path)).returncode == 0
+    assert "# auditor scan configuration" in path.read_text()
+    assert load_config(path).raw["winrm"]["transport"] == "auto"
+    again = auditor("init", str(path))
+    assert again.returncode == 2
+    assert "already exists" in again.stderr
+
+
+def test_collector_script_output_scans_offline(tmp_path: Path) -> None:
+    assert auditor("collector-script", "-o", str(tmp_path / "collect.ps1")).returncode == 0
+    request = json.loads((tmp_path / "collect.request.json").read_text())
+    definition = load_definition(None)
+    wks = next(h for h in definition.hosts if h.name == "WKS01")
+    material = HostMaterial(definition.domain.realm, "CORP", "S-1-5-21-1-2-3", None, None)
+    (tmp_path / "wks01.json").write_text(CollectorResponder(wks, material).respond(request))
+    scan = auditor(
+        "scan",
+        "facts",
+        str(tmp_path / "wks01.json"),
+        "-o",
+        str(tmp_path / "out"),
+        "-f",
+        "json",
+        "-q",
+    )
+    assert scan.returncode == 3  # WinRM's own configuration is not in the script's output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["targets"][0]["name"] == "wks01.corp.auditor.test"
+    by_rule = {r["rule_id"]: r for r in report["results"]}
+    assert by_rule["host-wdigest-disabled"]["status"] == "fail"
+    assert by_rule["winrm-service-unencrypted"]["status"] == "error"
+    assert "not_collected" in by_rule["winrm-service-unencrypted"]["reason"]
