@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 
 from auditor.collectors.winrm.request import collector_script, request_json
-from auditor.rules.pack import load_pack
 from auditor.errors import InputError
+from auditor.rules.pack import load_pack
 
 
 def _write(path: Path, text: str, force: bool) -> None:

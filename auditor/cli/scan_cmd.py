@@ -19,11 +19,11 @@ from auditor.cli.common import (
 )
 from auditor.cli.progress import host_progress
 from auditor.collectors.host import HostScanSettings, HostTarget, save_document, targets_from
+from auditor.collectors.winrm.offline import load_any
 from auditor.config import ScanConfig, load_config
 from auditor.credentials import Credentials
 from auditor.engine.scan import build_result, exit_code, utc_now
 from auditor.errors import InputError
-from auditor.collectors.winrm.offline import load_any
 from auditor.facts.model import DocumentKind, FactDocument
 from auditor.journal import Journal, read_journal
 from auditor.reports.console import print_summary
