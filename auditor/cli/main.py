@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from auditor import __version__
-from auditor.cli import init_cmd, lab_cmd, report_cmd, rules_cmd, scan_cmd
+from auditor.cli import init_cmd, lab_cmd, report_cmd, rules_cmd, scan_cmd, scan_domain
 from auditor.errors import AuditorError
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(rules_cmd.app, name="rules")
 app.add_typer(scan_cmd.app, name="scan")
+_ = scan_domain  # registers `scan domain` on the scan app
 app.add_typer(report_cmd.app, name="report")
 app.add_typer(lab_cmd.app, name="lab")
 app.command("init")(init_cmd.init)
