@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.errors import InputError
+from auditor.logs import register_secret
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,9 @@ class Secret:
     """A password that never shows in repr, str, logs or tracebacks."""
 
     _value: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        register_secret(self._value)
 
     def reveal(self) -> str:
         return self._value

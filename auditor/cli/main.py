@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-import click
 import typer
-from rich.console import Console
 
-from auditor import __version__
+from auditor import __version__, logs
 from auditor.cli import init_cmd, lab_cmd, report_cmd, rules_cmd, scan_cmd, scan_domain
-from auditor.errors import AuditorError
+from auditor.errors import AuditorError, ExitCode, InputError
 
 app = typer.Typer(
     name="auditor",
@@ -38,22 +37,33 @@ def main(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
+    log_level: str = typer.Option("warning", "--log-level", help="debug, info, warning or error."),
+    log_file: Path | None = typer.Option(
+        None, "--log-file", help="Write the log here, not to stderr."
+    ),
 ) -> None:
     """Exit codes: 0 clean, 1 findings at/above --fail-on, 2 usage or rule error, 3 incomplete."""
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise InputError(f"--log-level: {log_level!r} is not debug, info, warning or error")
+    logs.configure(log_level, log_file)
 
 
 def run() -> None:
-    """Entry point: AuditorError becomes its one-line message and its exit code, no traceback."""
+    """Entry point: every error becomes one line and its exit code, never a traceback."""
     try:
         code = app(standalone_mode=False)
     except AuditorError as exc:
         # Plain write: `path:line: message` lines must not be wrapped or restyled.
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(int(exc.exit_code))
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        Console(stderr=True).print("interrupted")
+    except typer.Abort:
+        sys.stderr.write("interrupted\n")
         sys.exit(130)
+    except typer.TyperException as exc:  # typer's own click: usage errors
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            sys.stderr.write(f"error: {exc}\n")
+        sys.exit(int(getattr(exc, "exit_code", ExitCode.USAGE)))
     sys.exit(code if isinstance(code, int) else 0)

@@ -56,3 +56,31 @@ def test_collector_script_output_scans_offline(tmp_path: Path) -> None:
     assert by_rule["host-wdigest-disabled"]["status"] == "fail"
     assert by_rule["winrm-service-unencrypted"]["status"] == "error"
     assert "not_collected" in by_rule["winrm-service-unencrypted"]["reason"]
+
+
+def test_usage_errors_exit_2_without_a_traceback() -> None:
+    for args in (("scan", "host", "--bogus"), ("rules", "show"), ("--log-level", "loud", "rules", "list")):
+        completed = auditor(*args)
+        assert completed.returncode == 2, args
+        assert "Traceback" not in completed.stderr, args
+
+
+def test_debug_log_file_redacts_secrets(tmp_path: Path) -> None:
+    import logging
+
+    from auditor import logs
+    from auditor.credentials import Secret
+
+    secret = Secret("Correct-Horse-Battery-9")
+    logs.configure("debug", tmp_path / "debug.log")
+    logging.getLogger("auditor.test").debug("sending %s to the server", secret.reveal())
+    try:
+        raise ValueError(f"bad password {secret.reveal()}")
+    except ValueError:
+        logging.getLogger("auditor.test").exception("failed")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    text = (tmp_path / "debug.log").read_text()
+    assert "sending ******** to the server" in text
+    assert "Correct-Horse-Battery-9" not in text
+    assert "ValueError: bad password ********" in text
