@@ -40,8 +40,8 @@ def configure(level: str, path: Path | None) -> None:
     """Warnings to stderr by default; `--log-file` gets everything at `--log-level`."""
     root = logging.getLogger()
     root.setLevel(level.upper())
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for old in list(root.handlers):
+        root.removeHandler(old)
     handler: logging.Handler = (
         logging.FileHandler(path, encoding="utf-8") if path else logging.StreamHandler()
     )
