@@ -11,6 +11,7 @@ from rich.table import Table
 
 from auditor.cli.common import RULES_OPTION
 from auditor.errors import ExitCode, InputError
+from auditor.rules.docs import render_catalogue
 from auditor.rules.fixtures import run_all
 from auditor.rules.pack import load_pack
 
@@ -114,3 +115,18 @@ def run_fixtures(
     )
     if failures:
         raise typer.Exit(int(ExitCode.FINDINGS))
+
+
+@app.command("docs")
+def docs(
+    output: Path = typer.Option(
+        Path("docs/rules.md"), "--output", "-o", help="Where to write the catalogue."
+    ),
+) -> None:
+    """Write the rule catalogue (docs/rules.md) generated from the built-in pack."""
+    text = render_catalogue(load_pack())
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{output}: cannot write: {exc.strerror}") from None
+    console.print(f"wrote {output}", highlight=False)
