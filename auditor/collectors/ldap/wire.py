@@ -43,7 +43,7 @@ class Result:
     response_name: str | None = None
 
 
-def _length(data: bytes, pos: int) -> tuple[int, int]:
+def _length(data: bytes | bytearray, pos: int) -> tuple[int, int]:
     """BER definite length at `pos`: (length, position of the contents)."""
     first = data[pos]
     if first < 0x80:
@@ -54,7 +54,7 @@ def _length(data: bytes, pos: int) -> tuple[int, int]:
     return int.from_bytes(data[pos + 1 : pos + 1 + count], "big"), pos + 1 + count
 
 
-def _expect(data: bytes, pos: int, tag: int, what: str) -> tuple[int, int]:
+def _expect(data: bytes | bytearray, pos: int, tag: int, what: str) -> tuple[int, int]:
     if data[pos] != tag:
         raise WireError(f"{what}: expected tag 0x{tag:02x}, got 0x{data[pos]:02x} at {pos}")
     return _length(data, pos + 1)
@@ -77,7 +77,7 @@ def message_end(data: bytes | bytearray, pos: int) -> int | None:
     return pos + 2 + count + int.from_bytes(data[pos + 2 : pos + 2 + count], "big")
 
 
-def read_header(data: bytes, pos: int) -> Header:
+def read_header(data: bytes | bytearray, pos: int) -> Header:
     """Message ID and protocolOp of the complete message at `pos`."""
     try:
         length, start = _expect(data, pos, 0x30, "LDAPMessage")
