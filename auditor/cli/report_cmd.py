@@ -1,4 +1,4 @@
-"""`auditor report ...`: re-render saved results."""
+"""`auditor report ...`: re-render saved results, and merge the results of sharded scans."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import typer
 
 from auditor.cli.common import parse_formats
 from auditor.errors import InputError
+from auditor.reports.json_format import JsonRenderer
 from auditor.results.io import load_result
+from auditor.results.merge import merge_results
 
 app = typer.Typer(help="Work with saved results.", no_args_is_help=True)
 
@@ -27,3 +29,28 @@ def render(
     except OSError as exc:
         raise InputError(f"{output}: cannot write: {exc.strerror}") from None
     typer.echo(f"wrote {output}")
+
+
+@app.command("merge")
+def merge(
+    inputs: list[Path] = typer.Argument(
+        ..., metavar="INPUT", help="JSON results of the shards' scans."
+    ),
+    output: Path = typer.Option(..., "--output", "-o", help="The merged JSON result to write."),
+) -> None:
+    """Merge sharded scans' JSON results into one; a target in several keeps its newest collection."""
+    merged = merge_results([load_result(path) for path in inputs], [str(p) for p in inputs])
+    data = JsonRenderer().render(merged)
+    # Written beside and renamed, so a dashboard polling OUTPUT never reads half a file.
+    partial = output.with_name(output.name + ".tmp")
+    try:
+        partial.write_bytes(data)
+        partial.replace(output)
+    except OSError as exc:
+        raise InputError(f"{output}: cannot write: {exc.strerror}") from None
+    for warning in merged.metadata.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(
+        f"wrote {output}: {len(merged.targets)} targets, {len(merged.results)} results "
+        f"from {len(inputs)} inputs"
+    )

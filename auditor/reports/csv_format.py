@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from auditor.reports.interface import Renderer
-from auditor.results.model import ScanResult
+from auditor.results.model import AppliedWaiver, ScanResult
 from auditor.rules.model import Status
 
 COLUMNS = (
@@ -23,6 +23,11 @@ COLUMNS = (
     "evidence",
     "reason",
     "remediation",
+    # Appended, so spreadsheets reading the columns above by position keep working.
+    "waiver_justification",
+    "waiver_owner",
+    "waiver_expires",
+    "waiver_ticket",
 )
 # Spreadsheets run a cell starting with one of these as a formula (or DDE command).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -37,8 +42,15 @@ def compact_json(value: Mapping[str, Any]) -> str:
     return json.dumps(dict(value), ensure_ascii=False, separators=(",", ":"), default=str)
 
 
+def _waiver_cells(waiver: AppliedWaiver | None) -> tuple[str, str, str, str]:
+    if waiver is None:
+        return ("", "", "", "")
+    return (waiver.justification, waiver.owner, waiver.expires, waiver.ticket or "")
+
+
 def rows(result: ScanResult) -> Iterator[tuple[str, ...]]:
-    """Every result; a failing object-list rule gives one row per offending object."""
+    """Every result; a failing (or waived) result gives one row per finding, each with its
+    own status: `waived` for a waived finding."""
     names = {t.id: t.name for t in result.targets}
     for item in result.results:
         meta = result.rules.get(item.rule_id, {})
@@ -46,17 +58,18 @@ def rows(result: ScanResult) -> Iterator[tuple[str, ...]]:
         common = (str(meta.get("title", "")), str(meta.get("expected", "")))
         tail = (item.reason or "", str(remediation.get("text", "")))
         target = names.get(item.target_id, item.target_id)
-        if item.status is Status.FAIL and item.findings:
+        if item.status in (Status.FAIL, Status.WAIVED) and item.findings:
             for finding in item.findings:
                 yield (
                     item.rule_id,
                     finding.severity.value,
-                    item.status.value,
+                    Status.WAIVED.value if finding.waiver is not None else Status.FAIL.value,
                     target,
                     finding.object or "",
                     *common,
                     compact_json(finding.evidence),
                     *tail,
+                    *_waiver_cells(finding.waiver),
                 )
         else:
             yield (
@@ -68,6 +81,7 @@ def rows(result: ScanResult) -> Iterator[tuple[str, ...]]:
                 *common,
                 compact_json(item.evidence),
                 *tail,
+                *_waiver_cells(None),
             )
 
 

@@ -8,7 +8,9 @@ from auditor.reports.csv_format import CsvRenderer
 from auditor.reports.html_format import HtmlRenderer
 from auditor.reports.interface import Renderer
 from auditor.reports.json_format import JsonRenderer
+from auditor.reports.junit_format import JunitRenderer
 from auditor.reports.markdown_format import MarkdownRenderer
+from auditor.reports.sarif_format import SarifRenderer
 
 
 class OutputFormat(enum.StrEnum):
@@ -16,6 +18,8 @@ class OutputFormat(enum.StrEnum):
     HTML = "html"
     MARKDOWN = "md"
     CSV = "csv"
+    JUNIT = "junit"
+    SARIF = "sarif"
 
     def renderer(self) -> Renderer:
         return _RENDERERS[self]()
@@ -26,4 +30,6 @@ _RENDERERS: dict[OutputFormat, type[Renderer]] = {
     OutputFormat.HTML: HtmlRenderer,
     OutputFormat.MARKDOWN: MarkdownRenderer,
     OutputFormat.CSV: CsvRenderer,
+    OutputFormat.JUNIT: JunitRenderer,
+    OutputFormat.SARIF: SarifRenderer,
 }

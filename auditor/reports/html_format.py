@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import jinja2
@@ -17,8 +17,17 @@ from markupsafe import Markup
 
 from auditor.reports.interface import Renderer
 from auditor.resources import reports_dir
-from auditor.results.model import Finding, RuleResult, ScanResult, TargetInfo, TargetStatus
-from auditor.results.score import score, score_by_area
+from auditor.results.diff import DriftFinding
+from auditor.results.history import HistoryView
+from auditor.results.model import (
+    AppliedWaiver,
+    Finding,
+    RuleResult,
+    ScanResult,
+    TargetInfo,
+    TargetStatus,
+)
+from auditor.results.score import PenaltyShare, score, score_by_area, top_penalties
 from auditor.rules.model import Severity, Status
 
 WORST_FIRST = tuple(reversed(Severity))
@@ -35,6 +44,16 @@ class FailureView:
 
 
 @dataclass(frozen=True)
+class WaivedView:
+    """One waived finding with the waiver that accepts it, for the rule's waived table."""
+
+    result: RuleResult
+    target: str
+    finding: Finding
+    waiver: AppliedWaiver
+
+
+@dataclass(frozen=True)
 class RuleView:
     """One rule and its outcomes on every target: the unit the report is grouped by."""
 
@@ -44,6 +63,7 @@ class RuleView:
     counts: Mapping[str, int]
     failures: tuple[FailureView, ...]
     errors: tuple[RuleResult, ...]
+    waived: tuple[WaivedView, ...]
     # Evidence labels become table columns, so a reviewer reads one value down many targets.
     actual_keys: tuple[str, ...]
     object_keys: tuple[str, ...]
@@ -63,6 +83,50 @@ class AreaView:
     segments: tuple[tuple[str, float, float], ...]  # (status, x, width)
 
 
+# The trend charts' SVG box; the margin keeps the score dots at 0 and 100 inside it.
+TREND_WIDTH, TREND_HEIGHT, TREND_MARGIN = 800.0, 120.0, 4.0
+
+
+@dataclass(frozen=True)
+class TrendBar:
+    """One scan's open findings, stacked by severity (worst at the bottom)."""
+
+    x: float  # left edge
+    segments: tuple[tuple[str, float, float], ...]  # (severity, y, height)
+    label: str
+
+
+@dataclass(frozen=True)
+class TrendChart:
+    """The trend as SVG geometry in a TREND_WIDTH x TREND_HEIGHT box, computed here so the
+    template only places shapes."""
+
+    score_line: str  # polyline points
+    dots: tuple[tuple[float, float, str], ...]  # (x, y, label)
+    bars: tuple[TrendBar, ...]
+    bar_width: float
+    max_open: int
+    first: str
+    last: str
+    width: ClassVar[float] = TREND_WIDTH
+    height: ClassVar[float] = TREND_HEIGHT
+    # Score grid lines: (y, score).
+    grid: ClassVar[tuple[tuple[float, int], ...]] = (
+        (TREND_MARGIN, 100),
+        (TREND_HEIGHT / 2, 50),
+        (TREND_HEIGHT - TREND_MARGIN, 0),
+    )
+
+
+@dataclass(frozen=True)
+class HistorySection:
+    """The "since the last scan" lists and the trend chart."""
+
+    view: HistoryView
+    lists: tuple[tuple[str, str, tuple[DriftFinding, ...]], ...]  # (id, title, findings)
+    chart: TrendChart
+
+
 @dataclass(frozen=True)
 class ReportView:
     """Everything the template needs, already grouped and ordered."""
@@ -75,10 +139,14 @@ class ReportView:
     target_names: Mapping[str, str]
     target_counts: Mapping[str, int]
     failed_targets: tuple[TargetInfo, ...]
+    penalties: tuple[PenaltyShare, ...]
+    waived: int  # waived findings
+    history: HistorySection | None
 
 
 def _failure(result: RuleResult, names: Mapping[str, str]) -> FailureView:
-    objects = tuple(f for f in result.findings if f.object is not None)
+    # Waived objects are listed apart, with their waiver.
+    objects = tuple(f for f in result.findings if f.object is not None and f.waiver is None)
     # A single-value rule's one finding repeats the rule-level evidence; older results may
     # carry it only on the finding.
     actual = result.evidence or (
@@ -103,6 +171,12 @@ def _rule_view(
         (r for r in items if r.status is Status.ERROR),
         key=lambda r: names.get(r.target_id, r.target_id),
     )
+    waived = [
+        WaivedView(r, names.get(r.target_id, r.target_id), f, f.waiver)
+        for r in items
+        for f in r.findings
+        if f.waiver is not None
+    ]
     worst = max((f.result.severity for f in failures), key=lambda s: s.rank, default=None)
     return RuleView(
         id=rule_id,
@@ -111,6 +185,7 @@ def _rule_view(
         counts=Counter(r.status.value for r in items),
         failures=tuple(failures),
         errors=tuple(errors),
+        waived=tuple(sorted(waived, key=lambda w: (w.target, w.finding.object or ""))),
         actual_keys=_keys(f.actual for f in failures),
         object_keys=_keys(o.evidence for f in failures for o in f.objects),
     )
@@ -147,13 +222,64 @@ def _area_views(result: ScanResult, rules: tuple[RuleView, ...]) -> tuple[AreaVi
     for name, tally in sorted(counts.items()):
         total = sum(tally.values()) or 1
         x, segments = 0.0, []
-        for status in (Status.FAIL, Status.ERROR, Status.PASS, Status.NOT_APPLICABLE):
+        for status in (
+            Status.FAIL,
+            Status.ERROR,
+            Status.WAIVED,
+            Status.PASS,
+            Status.NOT_APPLICABLE,
+        ):
             width = round(100.0 * tally[status.value] / total, 2)
             if width:
                 segments.append((status.value, x, width))
                 x = round(x + width, 2)
         areas.append(AreaView(name, scores.get(name, 100.0), tally, tuple(segments)))
     return tuple(areas)
+
+
+def trend_chart(view: HistoryView) -> TrendChart:
+    """Score on a 0-100 scale; open findings scaled to the most any scan shown had."""
+    points = view.trend
+    step = TREND_WIDTH / max(1, len(points))
+    bar_width = round(min(step * 0.6, 48.0), 2)
+    usable = TREND_HEIGHT - 2 * TREND_MARGIN
+    max_open = max((sum(p.open_findings.values()) for p in points), default=0)
+    dots, bars = [], []
+    for i, point in enumerate(points):
+        x = round(step * (i + 0.5), 2)
+        name = f"scan {point.scan_id}" if point.scan_id is not None else "this scan"
+        y = round(TREND_MARGIN + usable * (100.0 - point.score) / 100.0, 2)
+        dots.append((x, y, f"{name}, {point.started_at}: score {point.score}"))
+        top, segments = TREND_HEIGHT, []
+        for severity in WORST_FIRST:
+            n = point.open_findings.get(severity.value, 0)
+            height = round(TREND_HEIGHT * n / max(1, max_open), 2)
+            if height:
+                top = round(top - height, 2)
+                segments.append((severity.value, top, height))
+        counts = ", ".join(f"{point.open_findings.get(s.value, 0)} {s.value}" for s in WORST_FIRST)
+        label = f"{name}, {point.started_at}: open {counts}"
+        bars.append(TrendBar(round(x - bar_width / 2, 2), tuple(segments), label))
+    return TrendChart(
+        score_line=" ".join(f"{x},{y}" for x, y, _ in dots),
+        dots=tuple(dots),
+        bars=tuple(bars),
+        bar_width=bar_width,
+        max_open=max_open,
+        first=points[0].started_at if points else "",
+        last=points[-1].started_at if points else "",
+    )
+
+
+def _history(view: HistoryView | None) -> HistorySection | None:
+    if view is None:
+        return None
+    lists = (
+        ("new", "New", view.new),
+        ("fixed", "Fixed", view.fixed),
+        ("no-longer-verifiable", "No longer verifiable (now undecided)", view.no_longer_verifiable),
+    )
+    return HistorySection(view, lists, trend_chart(view))
 
 
 def report_view(result: ScanResult) -> ReportView:
@@ -168,6 +294,9 @@ def report_view(result: ScanResult) -> ReportView:
         target_names=names,
         target_counts=Counter(t.status.value for t in result.targets),
         failed_targets=tuple(t for t in result.targets if t.status is TargetStatus.FAILED),
+        penalties=top_penalties(result.results),
+        waived=sum(1 for r in result.results for f in r.findings if f.waiver is not None),
+        history=_history(result.history),
     )
 
 

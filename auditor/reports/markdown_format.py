@@ -9,6 +9,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from auditor.reports.interface import Renderer
+from auditor.results.diff import DriftFinding
+from auditor.results.history import HistoryView
 from auditor.results.model import RuleResult, ScanResult, TargetStatus
 from auditor.results.score import score
 from auditor.rules.model import Severity, Status
@@ -23,6 +25,7 @@ _STATUS_LABEL = {
     "fail": "fail",
     "error": "undecided",
     "not_applicable": "not applicable",
+    "waived": "waived",
 }
 
 
@@ -59,6 +62,7 @@ def code_block(code: str, language: str) -> list[str]:
 def _header(result: ScanResult) -> list[str]:
     meta = result.metadata
     targets = Counter(t.status for t in result.targets)
+    waived = sum(1 for r in result.results for f in r.findings if f.waiver is not None)
     lines = [
         "# auditor report",
         "",
@@ -70,6 +74,7 @@ def _header(result: ScanResult) -> list[str]:
         f"- **Targets:** {len(result.targets)} ({targets[TargetStatus.COMPLETE]} complete, "
         f"{targets[TargetStatus.PARTIAL]} partial, {targets[TargetStatus.FAILED]} not scanned); "
         f"**rules:** {len(result.rules)}",
+        *([f"- **Waived:** {waived} finding(s), not counted (see *Waived*)"] if waived else []),
         "",
     ]
     lines.extend(f"> **Warning:** {text(warning)}" for warning in meta.warnings)
@@ -91,7 +96,8 @@ def _failure_rows(failures: Sequence[RuleResult], names: Mapping[str, str]) -> I
     for item in failures:
         target = text(names.get(item.target_id, item.target_id))
         source = text(", ".join(dict.fromkeys(item.sources.values())))
-        objects = [f for f in item.findings if f.object is not None]
+        # Waived objects are listed under "Waived", with their waiver.
+        objects = [f for f in item.findings if f.object is not None and f.waiver is None]
         if not objects:
             yield [target, "", "", item.severity.value, evidence_text(item.evidence), source]
         for finding in objects:
@@ -190,9 +196,90 @@ def _undecided(result: ScanResult) -> list[str]:
     return lines
 
 
+def _waived(result: ScanResult) -> list[str]:
+    names = {t.id: t.name for t in result.targets}
+    rows = [
+        [
+            text(item.rule_id),
+            text(names.get(item.target_id, item.target_id)),
+            text(finding.object or ""),
+            finding.severity.value,
+            text(finding.waiver.justification),
+            text(finding.waiver.owner),
+            finding.waiver.expires,
+            text(finding.waiver.ticket or ""),
+        ]
+        for item in result.results
+        for finding in item.findings
+        if finding.waiver is not None
+    ]
+    if not rows:
+        return []
+    header = ["Rule", "Target", "Object", "Severity", "Justification", "Owner", "Expires", "Ticket"]
+    return [
+        "## Waived (not counted)",
+        "",
+        *table(header, sorted(rows, key=lambda row: (row[6], row[0], row[1], row[2]))),
+    ]
+
+
+def _drift_rows(found: Sequence[DriftFinding]) -> Iterator[list[str]]:
+    for f in found:
+        yield [f.severity.value, text(f.rule_id), text(f.target), text(f.object or "")]
+
+
+def _history(history: HistoryView | None) -> list[str]:
+    if history is None:
+        return []
+    since = (
+        f"Compared with scan {history.previous_id} of {text(history.previous_started_at)}."
+        if history.previous_id is not None
+        else "No earlier scan in the store: every open finding counts as new."
+    )
+    lines = [
+        "## Since the last scan",
+        "",
+        since,
+        "",
+        f"- **New:** {len(history.new)}",
+        f"- **Fixed:** {len(history.fixed)}",
+        f"- **No longer verifiable** (now undecided, not fixed): "
+        f"{len(history.no_longer_verifiable)}",
+        "",
+    ]
+    for title, found in (
+        ("New", history.new),
+        ("Fixed", history.fixed),
+        ("No longer verifiable", history.no_longer_verifiable),
+    ):
+        if found:
+            lines += [f"### {title}", ""]
+            lines += table(["Severity", "Rule", "Target", "Object"], _drift_rows(found))
+    lines += ["### Trend", ""]
+    lines += table(
+        ["Scan", "Started", "Score", *(f"Open {s.value}" for s in reversed(Severity))],
+        (
+            [
+                str(p.scan_id) if p.scan_id is not None else "this scan",
+                text(p.started_at),
+                str(p.score),
+                *(str(p.open_findings.get(s.value, 0)) for s in reversed(Severity)),
+            ]
+            for p in history.trend
+        ),
+    )
+    return lines
+
+
 class MarkdownRenderer(Renderer):
     suffix = ".md"
 
     def render(self, result: ScanResult) -> bytes:
-        lines = [*_header(result), *_failing_rules(result), *_undecided(result)]
+        lines = [
+            *_header(result),
+            *_history(result.history),
+            *_failing_rules(result),
+            *_waived(result),
+            *_undecided(result),
+        ]
         return ("\n".join(lines).rstrip("\n") + "\n").encode("utf-8")

@@ -11,6 +11,7 @@ import jsonschema
 
 from auditor.errors import InputError
 from auditor.resources import reports_dir
+from auditor.results.history import HistoryView
 from auditor.results.model import (
     RESULT_SCHEMA_VERSION,
     RuleResult,
@@ -22,7 +23,7 @@ from auditor.results.score import score, score_by_area
 
 
 def result_to_json(result: ScanResult) -> dict[str, Any]:
-    return {
+    out = {
         "schema": "auditor/scan-result",
         "schema_version": RESULT_SCHEMA_VERSION,
         "metadata": result.metadata.to_json(),
@@ -38,6 +39,9 @@ def result_to_json(result: ScanResult) -> dict[str, Any]:
         "rules": {rule_id: dict(meta) for rule_id, meta in sorted(result.rules.items())},
         "results": [r.to_json() for r in result.results],
     }
+    if result.history is not None:
+        out["history"] = result.history.to_json()
+    return out
 
 
 @cache
@@ -67,19 +71,12 @@ def result_from_json(raw: Any, origin: str) -> ScanResult:
                 f"{origin}: results[{i}] names rule {item['rule_id']!r} or target "
                 f"{item['target_id']!r}, which the document does not describe"
             )
-    meta = raw["metadata"]
     return ScanResult(
-        metadata=ScanMetadata(
-            meta["tool_version"],
-            meta["started_at"],
-            meta["finished_at"],
-            meta["command"],
-            meta.get("options", {}),
-            tuple(meta.get("warnings", ())),
-        ),
+        metadata=ScanMetadata.from_json(raw["metadata"]),
         targets=tuple(TargetInfo.from_json(t) for t in raw["targets"]),
         rules=raw["rules"],
         results=tuple(RuleResult.from_json(r) for r in raw["results"]),
+        history=HistoryView.from_json(raw["history"]) if "history" in raw else None,
     )
 
 

@@ -6,9 +6,12 @@ import enum
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.rules.model import Severity, Status
+
+if TYPE_CHECKING:
+    from auditor.results.history import HistoryView
 
 RESULT_SCHEMA_VERSION = 1
 
@@ -20,6 +23,42 @@ class TargetStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class AppliedWaiver:
+    """The waiver entry that accepts a finding for now; reports show it beside the finding."""
+
+    rule: str  # the entry's patterns, so a reader can find the entry in the waivers file
+    target: str | None
+    object: str | None
+    justification: str
+    owner: str
+    expires: str  # ISO date: from that day on the finding fails again
+    ticket: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "target": self.target,
+            "object": self.object,
+            "justification": self.justification,
+            "owner": self.owner,
+            "expires": self.expires,
+            "ticket": self.ticket,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> AppliedWaiver:
+        return cls(
+            raw["rule"],
+            raw.get("target"),
+            raw.get("object"),
+            raw["justification"],
+            raw["owner"],
+            raw["expires"],
+            raw.get("ticket"),
+        )
+
+
+@dataclass(frozen=True)
 class Finding:
     """One offending object (or the target itself for single-value rules) with its evidence."""
 
@@ -27,18 +66,37 @@ class Finding:
     label: str | None
     severity: Severity
     evidence: Mapping[str, Any]
+    waiver: AppliedWaiver | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "object": self.object,
             "label": self.label,
             "severity": self.severity.value,
             "evidence": dict(self.evidence),
         }
+        # Only when waived, so documents without waivers keep their exact shape.
+        if self.waiver is not None:
+            out["waiver"] = self.waiver.to_json()
+        return out
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Finding:
+        waiver = raw.get("waiver")
+        return cls(
+            raw.get("object"),
+            raw.get("label"),
+            Severity(raw["severity"]),
+            raw.get("evidence", {}),
+            AppliedWaiver.from_json(waiver) if waiver is not None else None,
+        )
 
 
 @dataclass(frozen=True)
 class RuleResult:
+    """One rule on one target. A failing result's severity is that of its worst finding not
+    waived; `waived` means every finding is waived."""
+
     rule_id: str
     target_id: str
     status: Status
@@ -70,12 +128,7 @@ class RuleResult:
             reason=raw.get("reason"),
             evidence=raw.get("evidence", {}),
             sources=raw.get("sources", {}),
-            findings=tuple(
-                Finding(
-                    f.get("object"), f.get("label"), Severity(f["severity"]), f.get("evidence", {})
-                )
-                for f in raw.get("findings", [])
-            ),
+            findings=tuple(Finding.from_json(f) for f in raw.get("findings", [])),
         )
 
 
@@ -136,6 +189,17 @@ class ScanMetadata:
             "warnings": list(self.warnings),
         }
 
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ScanMetadata:
+        return cls(
+            raw["tool_version"],
+            raw["started_at"],
+            raw["finished_at"],
+            raw["command"],
+            raw.get("options", {}),
+            tuple(raw.get("warnings", ())),
+        )
+
 
 @dataclass(frozen=True)
 class ScanResult:
@@ -143,6 +207,8 @@ class ScanResult:
     targets: tuple[TargetInfo, ...]
     rules: Mapping[str, Mapping[str, Any]]  # rule id -> rule metadata
     results: tuple[RuleResult, ...]
+    # Comparison with earlier scans from a store; derived, so a store never saves it.
+    history: HistoryView | None = None
 
     def counts(self) -> dict[str, int]:
         """Results by status, and failing results by severity."""

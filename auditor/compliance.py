@@ -1,0 +1,115 @@
+"""Scheduled compliance: after a scan, apply waivers, record it, compare it, summarise it."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+from auditor.errors import InputError
+from auditor.results.diff import diff, open_by_severity
+from auditor.results.history import HistoryView, TrendPoint
+from auditor.results.model import ScanResult
+from auditor.results.score import score
+from auditor.rules.pack import load_pack
+from auditor.store import Store
+from auditor.waivers import WaiverOutcome, load_waivers, match_waivers
+
+# Scans on the trend chart: a month of nightly scans.
+TREND_LENGTH = 30
+
+
+def _nothing(result: ScanResult) -> ScanResult:
+    """What a first scan is compared with: every open finding is new."""
+    return dataclasses.replace(result, targets=(), rules={}, results=(), history=None)
+
+
+def build_history_view(
+    store: Store, result: ScanResult, *, scan_id: int | None = None, length: int = TREND_LENGTH
+) -> HistoryView:
+    """`result` against the last stored scan before it, and the trend up to it.
+
+    Pass `scan_id` when `result` is itself recorded, so it is compared with the scan before.
+    """
+    earlier = [s for s in store.scans() if scan_id is None or s.id < scan_id]
+    previous = earlier[-1] if earlier else None
+    drift = diff(store.load(previous.id) if previous else _nothing(result), result)
+    trend = [
+        TrendPoint(s.id, s.started_at, s.score, s.open_findings)
+        for s in earlier[max(0, len(earlier) - length + 1) :]
+    ]
+    trend.append(
+        TrendPoint(
+            scan_id, result.metadata.started_at, score(result.results), open_by_severity(result)
+        )
+    )
+    return HistoryView(
+        scan_id=scan_id,
+        previous_id=previous.id if previous else None,
+        previous_started_at=previous.started_at if previous else None,
+        new=drift.new,
+        fixed=drift.fixed,
+        no_longer_verifiable=drift.no_longer_verifiable,
+        trend=tuple(trend),
+    )
+
+
+def summary(result: ScanResult, outcome: WaiverOutcome) -> dict[str, Any]:
+    """Counts only, no evidence: safe to hand to a notification hook or a chat message."""
+    history = result.history
+    if history is None:
+        new, fixed = len(diff(_nothing(result), result).new), 0
+    else:
+        new, fixed = len(history.new), len(history.fixed)
+    return {
+        "scan_id": history.scan_id if history is not None else None,
+        "new": new,
+        "fixed": fixed,
+        "open": sum(open_by_severity(result).values()),
+        "waived": sum(1 for r in result.results for f in r.findings if f.waiver is not None),
+        "expired_waivers": len(outcome.expired),
+        "stale_waivers": len(outcome.stale),
+        "score": score(result.results),
+    }
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write the summary: {exc.strerror}") from None
+
+
+def after_scan(
+    result: ScanResult,
+    store_path: Path | None,
+    waivers_path: Path | None,
+    summary_json: Path | None,
+    today: dt.date,
+    *,
+    rule_ids: Collection[str] | None = None,
+) -> ScanResult:
+    """Apply waivers, record the scan, attach its history view and write the summary JSON;
+    returns the result to render and to take the exit code from.
+
+    `rule_ids` is the rule pack the scan used (default: the built-in pack and the rules in
+    the result); a waiver naming another rule id is an error.
+    """
+    outcome = WaiverOutcome(result, 0, (), ())
+    if waivers_path is not None:
+        known = rule_ids if rule_ids is not None else {*result.rules, *(r.id for r in load_pack())}
+        outcome = match_waivers(result, load_waivers(waivers_path, known), today)
+    result = outcome.result
+    if store_path is not None:
+        with Store(store_path) as store:
+            scan_id = store.record(result)
+            history = build_history_view(store, result, scan_id=scan_id)
+        result = dataclasses.replace(result, history=history)
+    if summary_json is not None:
+        _write_json(summary_json, summary(result, outcome))
+    return result
