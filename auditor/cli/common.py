@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -9,6 +10,8 @@ import typer
 from auditor.errors import InputError
 from auditor.reports.formats import OutputFormat
 from auditor.rules.model import Severity
+from auditor.store import Store
+from auditor.waivers import load_waivers
 
 RULES_OPTION = typer.Option(
     None,
@@ -47,3 +50,30 @@ def parse_severity(value: str) -> Severity:
     except ValueError:
         known = ", ".join(s.value for s in Severity)
         raise InputError(f"--fail-on: unknown severity {value!r} (known: {known})") from None
+
+
+@dataclass(frozen=True)
+class ComplianceOptions:
+    """History, waivers and the notification summary of scheduled scans (docs/scheduling.md)."""
+
+    store: Path | None = None
+    waivers: Path | None = None
+    summary_json: Path | None = None
+
+    def check(self, rule_ids: set[str]) -> None:
+        """Fail before collecting, not after an hour-long scan: waivers parse, the store opens."""
+        if self.waivers is not None:
+            load_waivers(self.waivers, rule_ids)
+        if self.store is not None:
+            Store(self.store).close()
+
+
+STORE_OPTION = typer.Option(
+    None, "--store", help="SQLite history store: record this scan, show drift and trend."
+)
+WAIVERS_OPTION = typer.Option(
+    None, "--waivers", help="Waivers YAML: accepted risks with an owner and an expiry."
+)
+SUMMARY_OPTION = typer.Option(
+    None, "--summary-json", help="Write only new/fixed/open counts here (for notifications)."
+)

@@ -8,7 +8,15 @@ from pathlib import Path
 import typer
 
 from auditor import __version__, logs
-from auditor.cli import init_cmd, lab_cmd, report_cmd, rules_cmd, scan_cmd, scan_domain
+from auditor.cli import (
+    history_cmd,
+    init_cmd,
+    lab_cmd,
+    report_cmd,
+    rules_cmd,
+    scan_cmd,
+    scan_domain,
+)
 from auditor.errors import AuditorError, ExitCode, InputError
 
 app = typer.Typer(
@@ -24,6 +32,8 @@ app.add_typer(report_cmd.app, name="report")
 app.add_typer(lab_cmd.app, name="lab")
 app.command("init")(init_cmd.init)
 app.command("collector-script")(init_cmd.script)
+app.add_typer(history_cmd.app, name="history")
+app.command("diff")(history_cmd.diff_command)
 
 
 def _version(value: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,17 @@ from auditor.cli.common import (
     FORMAT_OPTION,
     OUTPUT_OPTION,
     RULES_OPTION,
+    STORE_OPTION,
+    SUMMARY_OPTION,
+    WAIVERS_OPTION,
+    ComplianceOptions,
     parse_formats,
     parse_severity,
 )
 from auditor.cli.progress import host_progress
 from auditor.collectors.host import HostScanSettings, HostTarget, save_document, targets_from
 from auditor.collectors.winrm.offline import load_any
+from auditor.compliance import after_scan
 from auditor.config import ScanConfig, load_config
 from auditor.credentials import Credentials
 from auditor.engine.scan import build_result, exit_code, utc_now
@@ -36,32 +42,37 @@ app = typer.Typer(help="Scan targets (or saved facts) and write reports.", no_ar
 
 @app.command("facts")
 def scan_facts(
-    files: list[Path] = typer.Argument(
-        ..., help="Fact documents (JSON): host or domain facts, or lists of them."
-    ),
+    files: list[Path] = typer.Argument(..., help="Fact documents (JSON), or collect.ps1 outputs."),
     rules: list[Path] | None = RULES_OPTION,
     output: Path = OUTPUT_OPTION,
     formats: list[str] = FORMAT_OPTION,
     fail_on: str = FAIL_ON_OPTION,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+    store: Path | None = STORE_OPTION,
+    waivers: Path | None = WAIVERS_OPTION,
+    summary_json: Path | None = SUMMARY_OPTION,
 ) -> None:
     """Evaluate saved fact documents offline (the air-gapped path) and write reports."""
     started = utc_now()
-    chosen = parse_formats(formats)
-    threshold = parse_severity(fail_on)
     pack = load_pack(rules or [])
+    compliance = ComplianceOptions(store, waivers, summary_json)
+    compliance.check({r.id for r in pack})
     documents = [doc for path in files for doc in load_any(path)]
-    result = build_result(
+    options: dict[str, Any] = {"inputs": [str(p) for p in files]}
+    finish_scan(
         pack,
         documents,
-        command="scan facts",
-        started_at=started,
-        options={"fail_on": threshold.value, "inputs": [str(p) for p in files]},
+        "scan facts",
+        load_config(None),
+        options,
+        started,
+        [],
+        output,
+        formats,
+        fail_on,
+        quiet,
+        compliance,
     )
-    written = write_reports(result, output, chosen)
-    if not quiet:
-        print_summary(result, written, Console())
-    raise typer.Exit(int(exit_code(result, threshold)))
 
 
 def run_host_collection(
@@ -125,8 +136,9 @@ def finish_scan(
     formats: list[str] | None,
     fail_on: str | None,
     quiet: bool,
+    compliance: ComplianceOptions,
 ) -> None:
-    """Evaluate, write the reports, print the summary and exit with the scan's code."""
+    """Evaluate, apply waivers and history, write the reports, print the summary, exit."""
     threshold = parse_severity(fail_on or str(config.raw.get("fail_on", "high")))
     result = build_result(
         pack,
@@ -136,6 +148,14 @@ def finish_scan(
         started_at=started,
         params_for=scanning.host_parameters(config),
         warnings=warnings,
+    )
+    result = after_scan(
+        result,
+        compliance.store,
+        compliance.waivers,
+        compliance.summary_json,
+        dt.date.today(),
+        rule_ids={r.id for r in pack},
     )
     out = output or config.path_value("output", "directory") or Path("auditor-report")
     chosen = parse_formats(
@@ -191,6 +211,9 @@ def scan_host(
         None, "--fail-on", help="Severity that makes the exit code 1."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+    store: Path | None = STORE_OPTION,
+    waivers: Path | None = WAIVERS_OPTION,
+    summary_json: Path | None = SUMMARY_OPTION,
 ) -> None:
     """Gather each host's facts over WinRM (plus credential-free probes) and evaluate the host rules."""
     started = utc_now()
@@ -208,6 +231,8 @@ def scan_host(
     ]
     if probe_only:
         pack = scanning.probe_rules(pack)
+    compliance = ComplianceOptions(store, waivers, summary_json)
+    compliance.check({r.id for r in pack})
     settings = scanning.host_settings(config, overrides)
     creds = None if probe_only else scanning.credentials(config, overrides)
     names = hosts or list(config.raw.get("hosts") or [])
@@ -242,5 +267,16 @@ def scan_host(
     if interrupted:
         warnings.append(f"scan interrupted: resume with --resume {journal.path}")
     finish_scan(
-        pack, docs, "scan host", config, options, started, warnings, out, formats, fail_on, quiet
+        pack,
+        docs,
+        "scan host",
+        config,
+        options,
+        started,
+        warnings,
+        out,
+        formats,
+        fail_on,
+        quiet,
+        compliance,
     )

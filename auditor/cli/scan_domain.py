@@ -9,7 +9,13 @@ from typing import Any, Literal, cast
 import typer
 
 from auditor import scanning
-from auditor.cli.common import RULES_OPTION
+from auditor.cli.common import (
+    RULES_OPTION,
+    STORE_OPTION,
+    SUMMARY_OPTION,
+    WAIVERS_OPTION,
+    ComplianceOptions,
+)
 from auditor.cli.scan_cmd import app, finish_scan, open_journal, run_host_collection
 from auditor.collectors.host import targets_from
 from auditor.collectors.ldap import LdapSettings, collect_domain
@@ -117,6 +123,9 @@ def scan_domain(
         None, "--fail-on", help="Severity that makes the exit code 1."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+    store: Path | None = STORE_OPTION,
+    waivers: Path | None = WAIVERS_OPTION,
+    summary_json: Path | None = SUMMARY_OPTION,
 ) -> None:
     """Read the domain over LDAP, scan its Windows hosts over WinRM, write one combined report."""
     started = utc_now()
@@ -135,6 +144,8 @@ def scan_domain(
     pack = scanning.select_rules(config, rules or [])
     if no_hosts:
         pack = [r for r in pack if r.scope.target is DocumentKind.DOMAIN]
+    compliance = ComplianceOptions(store, waivers, summary_json)
+    compliance.check({r.id for r in pack})
     host_settings = None if no_hosts else scanning.host_settings(config, overrides)
     out = output or config.path_value("output", "directory") or Path("auditor-report")
     options: dict[str, Any] = {
@@ -182,5 +193,16 @@ def scan_domain(
     finally:
         journal.close()
     finish_scan(
-        pack, docs, "scan domain", config, options, started, warnings, out, formats, fail_on, quiet
+        pack,
+        docs,
+        "scan domain",
+        config,
+        options,
+        started,
+        warnings,
+        out,
+        formats,
+        fail_on,
+        quiet,
+        compliance,
     )
