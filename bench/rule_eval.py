@@ -95,7 +95,10 @@ def use_celpy() -> None:
         if program is None:
             program = programs[expression] = env.program(env.compile(expression))
         activation = {k: celpy.json_to_cel(v) for k, v in context.items()}
-        result = program.evaluate(activation)
+        try:
+            result = program.evaluate(activation)
+        except celpy.CELEvalError as exc:  # celpy's evaluation errors, as the engine expects them
+            raise engine.CelEvaluationError(str(exc)) from None
         if isinstance(result, Exception):
             raise engine.CelEvaluationError(str(result))
         return json.loads(json.dumps(result, default=str)) if result is not None else None
