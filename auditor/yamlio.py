@@ -74,6 +74,9 @@ def load_text(text: str) -> Any:
         raise YamlProblem(0, f"invalid YAML: {exc}") from None
     except RecursionError:
         raise YamlProblem(0, "invalid YAML: nested too deeply") from None
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        # PyYAML's constructors raise these for values such as 2025-02-30 or "\U00110000".
+        raise YamlProblem(0, f"invalid YAML value: {exc}") from None
 
 
 def load_file(path: Path) -> Any:

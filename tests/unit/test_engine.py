@@ -261,3 +261,11 @@ def test_role_scope_is_decided_before_the_rules_facts(tmp_path: Path) -> None:
     )
     member = host({"host.roles": ["member_server"]})  # the rule's own fact was not collected
     assert evaluate(rule, member).status is Status.NOT_APPLICABLE
+
+
+@pytest.mark.parametrize("text", ["d: 2025-02-30", "x: !!timestamp x", 'x: "\\U00110000"'])
+def test_yaml_values_pyyaml_cannot_construct_are_clean_errors(text: str) -> None:
+    from auditor.yamlio import YamlProblem
+
+    with pytest.raises(YamlProblem, match="invalid YAML"):
+        load_text(text)
