@@ -499,8 +499,8 @@ def _check_references(r: _Reader, spec: DomainSpec, path: str) -> None:
             need(
                 f"{path}.computers[{i}].allowed_to_act[{j}]",
                 a,
-                accounts,
-                "an account (computers end in '$')",
+                principals,  # RBCD descriptors may name groups too, as on Windows
+                "an account (computers end in '$') or a group",
             )
     for i, g in enumerate(spec.groups):
         for j, m in enumerate(g.members):

@@ -109,6 +109,8 @@ def write_scan_config(state: LabState, definition: LabDefinition, dc: SambaDC | 
             "ca_bundle": str(state.pki_dir / "lab-ca.pem"),
         },
         "hosts": sorted(names),
+        # The lab's policy: at most 5 members in any privileged group (the rule's default is 10).
+        "rules": {"parameters": {"ad-privileged-group-size": {"max_members": 5}}},
         "host_groups": {
             "domain_controllers": {
                 "hosts": [definition.domain.dc_fqdn.lower()],

@@ -27,6 +27,9 @@ EXPECTED_DIRECTORY_FINDINGS = {
     "ad-machine-account-quota": {None},
     "ad-password-min-length": {None},
     "ad-account-lockout-threshold": {None},
+    "ad-rbcd": {"APP01$"},  # every Domain Computer may act on APP01
+    "ad-privileged-password-never-expires": {"svc_deploy"},
+    "ad-privileged-group-size": {"Domain Admins", "Administrators"},  # the lab allows 5
 }
 PREFIX = "127.18."
 
