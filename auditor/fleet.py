@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -10,6 +9,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from auditor.clock import utc_now
 from auditor.collectors.host import HostTarget
 from auditor.facts.model import DocumentKind, FactDocument, Reason, Target, Unavailable
 
@@ -25,11 +25,10 @@ class FleetOutcome:
 
 
 def failed_document(target: HostTarget, reason: Reason, detail: str) -> FactDocument:
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return FactDocument(
         Target(DocumentKind.HOST, target.name, target.address, target.extra_roles),
         {},
-        now,
+        utc_now(),
         failure=Unavailable(reason, detail),
     )
 

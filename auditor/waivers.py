@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from auditor.errors import InputError
 from auditor.results.model import AppliedWaiver, Finding, RuleResult, ScanResult
 from auditor.rules.model import Status
@@ -172,37 +170,6 @@ def _waiver(
     return Waiver(rule, target, key, why, expires, owner, ticket, f"{origin}:{entry.line}")
 
 
-# PyYAML's constructors raise these, without a line, for values such as `2025-02-30`.
-_CONSTRUCTOR_ERRORS = (ValueError, TypeError, AttributeError)
-
-
-def _line_of_bad_value(text: str) -> int:
-    """The first line holding a scalar PyYAML cannot construct, or where its scanner stopped."""
-    loader = yaml.SafeLoader(text)
-    try:
-        nodes, seen, lines = [loader.get_single_node()], set(), []
-        while nodes:
-            node = nodes.pop()
-            if node is None or id(node) in seen:  # aliases can make the graph cyclic
-                continue
-            seen.add(id(node))
-            if isinstance(node, yaml.ScalarNode):
-                try:
-                    loader.construct_object(node, deep=True)
-                except _CONSTRUCTOR_ERRORS:
-                    lines.append(node.start_mark.line + 1)
-            elif isinstance(node, yaml.SequenceNode):
-                nodes.extend(node.value)
-            elif isinstance(node, yaml.MappingNode):
-                nodes.extend(part for pair in node.value for part in pair)
-        return min(lines, default=0)
-    except (yaml.YAMLError, *_CONSTRUCTOR_ERRORS):
-        # The scanner itself failed, say on an escape naming no character.
-        return int(loader.line) + 1
-    finally:
-        loader.dispose()
-
-
 def load_waivers(path: Path, rule_ids: Collection[str]) -> tuple[Waiver, ...]:
     """Every entry of a waivers file, or every problem in it at once (WaiverLoadError).
 
@@ -216,9 +183,6 @@ def load_waivers(path: Path, rule_ids: Collection[str]) -> tuple[Waiver, ...]:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
     except YamlProblem as exc:
         raise WaiverLoadError([f"{path}:{exc.line}: {exc.message}"]) from None
-    except _CONSTRUCTOR_ERRORS as exc:
-        line = _line_of_bad_value(path.read_text(encoding="utf-8"))
-        raise WaiverLoadError([f"{path}:{line}: invalid YAML value: {exc}"]) from None
     if raw is None:  # an empty file waives nothing
         return ()
     if not isinstance(raw, list):

@@ -62,6 +62,37 @@ _Loader.add_constructor(
 )
 
 
+# PyYAML's constructors raise these, without a line, for values such as `2025-02-30`.
+_CONSTRUCTOR_ERRORS = (ValueError, TypeError, AttributeError, OverflowError)
+
+
+def _line_of_bad_value(text: str) -> int:
+    """The first line holding a scalar PyYAML cannot construct, or where its scanner stopped."""
+    loader = yaml.SafeLoader(text)
+    try:
+        nodes, seen, lines = [loader.get_single_node()], set(), []
+        while nodes:
+            node = nodes.pop()
+            if node is None or id(node) in seen:  # aliases can make the graph cyclic
+                continue
+            seen.add(id(node))
+            if isinstance(node, yaml.ScalarNode):
+                try:
+                    loader.construct_object(node, deep=True)
+                except _CONSTRUCTOR_ERRORS:
+                    lines.append(node.start_mark.line + 1)
+            elif isinstance(node, yaml.SequenceNode):
+                nodes.extend(node.value)
+            elif isinstance(node, yaml.MappingNode):
+                nodes.extend(part for pair in node.value for part in pair)
+        return min(lines, default=0)
+    except (yaml.YAMLError, *_CONSTRUCTOR_ERRORS):
+        # The scanner itself failed, say on an escape naming no character.
+        return int(loader.line) + 1
+    finally:
+        loader.dispose()
+
+
 def load_text(text: str) -> Any:
     """Parse one YAML document safely (no tags beyond the standard ones)."""
     try:
@@ -74,9 +105,8 @@ def load_text(text: str) -> Any:
         raise YamlProblem(0, f"invalid YAML: {exc}") from None
     except RecursionError:
         raise YamlProblem(0, "invalid YAML: nested too deeply") from None
-    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
-        # PyYAML's constructors raise these for values such as 2025-02-30 or "\U00110000".
-        raise YamlProblem(0, f"invalid YAML value: {exc}") from None
+    except _CONSTRUCTOR_ERRORS as exc:
+        raise YamlProblem(_line_of_bad_value(text), f"invalid YAML value: {exc}") from None
 
 
 def load_file(path: Path) -> Any:

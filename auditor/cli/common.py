@@ -19,21 +19,35 @@ RULES_OPTION = typer.Option(
     "-r",
     help="Rule files or folders to use instead of the built-in pack (repeatable).",
 )
+CONFIG_OPTION = typer.Option(None, "--config", "-c", help="Scan configuration (YAML).")
 OUTPUT_OPTION = typer.Option(
-    Path("auditor-report"), "--output", "-o", help="Folder for the reports."
+    None, "--output", "-o", help="Folder for the reports (default: auditor-report)."
 )
 FORMAT_OPTION = typer.Option(
-    ["html", "json"],
+    None,
     "--format",
     "-f",
-    help="Report formats (repeatable): " + ", ".join(f.value for f in OutputFormat),
+    help="Report formats (repeatable; default html and json): "
+    + ", ".join(f.value for f in OutputFormat),
 )
 FAIL_ON_OPTION = typer.Option(
-    "high",
+    None,
     "--fail-on",
-    help="Exit 1 when a failing finding has this severity or higher: "
+    help="Exit 1 when a failing finding has this severity or higher (default high): "
     + ", ".join(s.value for s in Severity),
 )
+QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="Print nothing but errors (for cron).")
+INSECURE_OPTION = typer.Option(
+    False, "--insecure", help="Do not validate WinRM TLS certificates (written into the report)."
+)
+USERNAME_OPTION = typer.Option(None, "--username", "-u", help="User name (DOMAIN\\user or UPN).")
+PASSWORD_ENV_OPTION = typer.Option(
+    None, "--password-env", help="Environment variable holding the password."
+)
+JOURNAL_OPTION = typer.Option(
+    None, "--journal", help="Journal file (default: OUTPUT/journal.jsonl)."
+)
+RESUME_OPTION = typer.Option(None, "--resume", help="Finish the scan recorded in this journal.")
 
 
 def parse_formats(values: list[str]) -> list[OutputFormat]:

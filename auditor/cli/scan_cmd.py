@@ -11,24 +11,32 @@ from rich.console import Console
 
 from auditor import scanning
 from auditor.cli.common import (
+    CONFIG_OPTION,
     FAIL_ON_OPTION,
     FORMAT_OPTION,
+    INSECURE_OPTION,
+    JOURNAL_OPTION,
     OUTPUT_OPTION,
+    PASSWORD_ENV_OPTION,
+    QUIET_OPTION,
+    RESUME_OPTION,
     RULES_OPTION,
     STORE_OPTION,
     SUMMARY_OPTION,
+    USERNAME_OPTION,
     WAIVERS_OPTION,
     ComplianceOptions,
     parse_formats,
     parse_severity,
 )
 from auditor.cli.progress import host_progress
+from auditor.clock import utc_now
 from auditor.collectors.host import HostScanSettings, HostTarget, save_document, targets_from
 from auditor.collectors.winrm.offline import load_any
 from auditor.compliance import after_scan
 from auditor.config import ScanConfig, load_config
 from auditor.credentials import Credentials
-from auditor.engine.scan import build_result, exit_code, utc_now
+from auditor.engine.scan import build_result, exit_code
 from auditor.errors import InputError
 from auditor.facts.model import DocumentKind, FactDocument
 from auditor.journal import Journal, read_journal
@@ -44,10 +52,10 @@ app = typer.Typer(help="Scan targets (or saved facts) and write reports.", no_ar
 def scan_facts(
     files: list[Path] = typer.Argument(..., help="Fact documents (JSON), or collect.ps1 outputs."),
     rules: list[Path] | None = RULES_OPTION,
-    output: Path = OUTPUT_OPTION,
-    formats: list[str] = FORMAT_OPTION,
-    fail_on: str = FAIL_ON_OPTION,
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+    output: Path | None = OUTPUT_OPTION,
+    formats: list[str] | None = FORMAT_OPTION,
+    fail_on: str | None = FAIL_ON_OPTION,
+    quiet: bool = QUIET_OPTION,
     store: Path | None = STORE_OPTION,
     waivers: Path | None = WAIVERS_OPTION,
     summary_json: Path | None = SUMMARY_OPTION,
@@ -172,45 +180,29 @@ def scan_host(
     hosts: list[str] = typer.Argument(
         None, help="Host names (default: the configuration's hosts)."
     ),
-    config_file: Path | None = typer.Option(
-        None, "--config", "-c", help="Scan configuration (YAML)."
-    ),
+    config_file: Path | None = CONFIG_OPTION,
     probe_only: bool = typer.Option(
         False, "--probe-only", help="Only credential-free probes; no login."
     ),
-    insecure: bool = typer.Option(
-        False, "--insecure", help="Do not validate TLS certificates (recorded in the report)."
-    ),
+    insecure: bool = INSECURE_OPTION,
     transport: str | None = typer.Option(
         None, "--transport", help="https, http (with message encryption) or auto."
     ),
     auth: str | None = typer.Option(
         None, "--auth", help="negotiate, ntlm, kerberos, certificate, credssp, basic."
     ),
-    username: str | None = typer.Option(
-        None, "--username", "-u", help="User name (DOMAIN\\user or UPN)."
-    ),
-    password_env: str | None = typer.Option(
-        None, "--password-env", help="Environment variable holding the password."
-    ),
+    username: str | None = USERNAME_OPTION,
+    password_env: str | None = PASSWORD_ENV_OPTION,
     save_facts: Path | None = typer.Option(
         None, "--save-facts", help="Also write each host's facts document here."
     ),
-    journal_path: Path | None = typer.Option(
-        None, "--journal", help="Journal file (default: OUTPUT/journal.jsonl)."
-    ),
-    resume: Path | None = typer.Option(
-        None, "--resume", help="Finish the scan recorded in this journal."
-    ),
+    journal_path: Path | None = JOURNAL_OPTION,
+    resume: Path | None = RESUME_OPTION,
     rules: list[Path] | None = RULES_OPTION,
-    output: Path | None = typer.Option(None, "--output", "-o", help="Folder for the reports."),
-    formats: list[str] | None = typer.Option(
-        None, "--format", "-f", help="Report formats (repeatable)."
-    ),
-    fail_on: str | None = typer.Option(
-        None, "--fail-on", help="Severity that makes the exit code 1."
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+    output: Path | None = OUTPUT_OPTION,
+    formats: list[str] | None = FORMAT_OPTION,
+    fail_on: str | None = FAIL_ON_OPTION,
+    quiet: bool = QUIET_OPTION,
     store: Path | None = STORE_OPTION,
     waivers: Path | None = WAIVERS_OPTION,
     summary_json: Path | None = SUMMARY_OPTION,

@@ -10,17 +10,27 @@ import typer
 
 from auditor import scanning
 from auditor.cli.common import (
+    CONFIG_OPTION,
+    FAIL_ON_OPTION,
+    FORMAT_OPTION,
+    INSECURE_OPTION,
+    JOURNAL_OPTION,
+    OUTPUT_OPTION,
+    PASSWORD_ENV_OPTION,
+    QUIET_OPTION,
+    RESUME_OPTION,
     RULES_OPTION,
     STORE_OPTION,
     SUMMARY_OPTION,
+    USERNAME_OPTION,
     WAIVERS_OPTION,
     ComplianceOptions,
 )
 from auditor.cli.scan_cmd import app, finish_scan, open_journal, run_host_collection
+from auditor.clock import utc_now
 from auditor.collectors.host import targets_from
 from auditor.collectors.ldap import LdapSettings, collect_domain
 from auditor.config import ScanConfig, load_config
-from auditor.engine.scan import utc_now
 from auditor.errors import InputError
 from auditor.facts.model import Available, DocumentKind, FactDocument
 from auditor.inventory import select_computers
@@ -85,9 +95,7 @@ def _host_names(config: ScanConfig, domain: FactDocument) -> tuple[list[str], li
 
 @app.command("domain")
 def scan_domain(
-    config_file: Path | None = typer.Option(
-        None, "--config", "-c", help="Scan configuration (YAML)."
-    ),
+    config_file: Path | None = CONFIG_OPTION,
     dc: str | None = typer.Option(
         None, "--dc", help="Domain controller name (its certificate's name)."
     ),
@@ -96,33 +104,19 @@ def scan_domain(
         None, "--ldap-mode", help="ldaps, starttls or plain (explicit)."
     ),
     bind: str | None = typer.Option(None, "--bind", help="simple, kerberos or ntlm."),
-    insecure: bool = typer.Option(
-        False, "--insecure", help="Do not validate WinRM TLS certificates (recorded)."
-    ),
-    username: str | None = typer.Option(
-        None, "--username", "-u", help="User name (DOMAIN\\\\user or UPN)."
-    ),
-    password_env: str | None = typer.Option(
-        None, "--password-env", help="Environment variable holding the password."
-    ),
+    insecure: bool = INSECURE_OPTION,
+    username: str | None = USERNAME_OPTION,
+    password_env: str | None = PASSWORD_ENV_OPTION,
     concurrency: int | None = typer.Option(
         None, "--concurrency", min=1, help="Hosts collected at once."
     ),
-    journal_path: Path | None = typer.Option(
-        None, "--journal", help="Journal file (default: OUTPUT/journal.jsonl)."
-    ),
-    resume: Path | None = typer.Option(
-        None, "--resume", help="Finish the scan recorded in this journal."
-    ),
+    journal_path: Path | None = JOURNAL_OPTION,
+    resume: Path | None = RESUME_OPTION,
     rules: list[Path] | None = RULES_OPTION,
-    output: Path | None = typer.Option(None, "--output", "-o", help="Folder for the reports."),
-    formats: list[str] | None = typer.Option(
-        None, "--format", "-f", help="Report formats (repeatable)."
-    ),
-    fail_on: str | None = typer.Option(
-        None, "--fail-on", help="Severity that makes the exit code 1."
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+    output: Path | None = OUTPUT_OPTION,
+    formats: list[str] | None = FORMAT_OPTION,
+    fail_on: str | None = FAIL_ON_OPTION,
+    quiet: bool = QUIET_OPTION,
     store: Path | None = STORE_OPTION,
     waivers: Path | None = WAIVERS_OPTION,
     summary_json: Path | None = SUMMARY_OPTION,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from auditor.clock import utc_now
 from auditor.collectors.probes import probe_rdp, probe_winrm
 from auditor.collectors.winrm.client import (
     CollectionFailed,
@@ -44,10 +44,6 @@ class HostScanSettings:
     )
     probes: bool = True
     probe_timeout: float = 5.0
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def run_probes(target: HostTarget, settings: HostScanSettings) -> dict[str, Fact]:
@@ -105,7 +101,7 @@ def collect_host(
     request_json: str,
 ) -> tuple[FactDocument, dict[str, Any]]:
     """The host's facts document and how it was collected (transport, message count)."""
-    collected_at = _now()
+    collected_at = utc_now()
     facts: dict[str, Fact] = run_probes(target, settings) if settings.probes else {}
     registry: dict[str, Fact] = {}
     info: dict[str, Any] = {"transport": None, "messages": 0}

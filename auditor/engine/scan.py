@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from auditor import __version__
+from auditor.clock import utc_now
 from auditor.engine.evaluate import evaluate_all
 from auditor.errors import ExitCode
 from auditor.facts.model import FactDocument
 from auditor.results.model import RuleResult, ScanMetadata, ScanResult, TargetInfo, TargetStatus
 from auditor.rules.model import Rule, Severity, Status
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _target_info(doc: FactDocument, results: Sequence[RuleResult]) -> TargetInfo:

@@ -17,6 +17,7 @@ from auditor.facts.model import (
     normalise_registry_path,
 )
 from auditor.facts.schema import schema_errors
+from auditor.jsonfile import read_json
 
 
 def document_from_json(raw: Any, origin: str) -> FactDocument:
@@ -59,14 +60,7 @@ def document_from_json(raw: Any, origin: str) -> FactDocument:
 
 def load_documents(path: Path) -> list[FactDocument]:
     """A file holds one facts document or a JSON list of them."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    raw = read_json(path)
     items = raw if isinstance(raw, list) else [raw]
     return [
         document_from_json(item, f"{path}[{i}]" if isinstance(raw, list) else str(path))

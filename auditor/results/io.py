@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema
 
 from auditor.errors import InputError
+from auditor.jsonfile import read_json
 from auditor.resources import reports_dir
 from auditor.results.history import HistoryView
 from auditor.results.model import (
@@ -81,12 +82,5 @@ def result_from_json(raw: Any, origin: str) -> ScanResult:
 
 
 def load_result(path: Path) -> ScanResult:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    raw = read_json(path)
     return result_from_json(raw, str(path))

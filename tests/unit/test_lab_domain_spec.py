@@ -163,7 +163,7 @@ def test_references_must_resolve() -> None:
         "lab.yaml: domain.users[0].primary_group: 'Administrators' is not a global group "
         "defined in the spec or built in",
         "lab.yaml: domain.computers[0].allowed_to_act[0]: 'WEB01$' is not an account "
-        "(computers end in '$') defined in the spec or built in",
+        "(computers end in '$') or a group defined in the spec or built in",
         "lab.yaml: domain.groups[0].members[2]: 'ghost' is not a user, computer (NAME$) or "
         "group defined in the spec or built in",
         "lab.yaml: domain.groups[0].member_of[0]: 'Missing' is not a group defined in the spec "
@@ -243,7 +243,7 @@ def test_default_domain_has_what_the_rules_look_for() -> None:
     assert all(c.dns_host_name == f"{c.name.lower()}.corp.auditor.test" for c in spec.computers)
     assert AccountFlag.TRUSTED_FOR_DELEGATION in computers["FS01"].flags
     assert AccountFlag.TRUSTED_TO_AUTH_FOR_DELEGATION in computers["WEB01"].flags
-    assert computers["APP01"].allowed_to_act == ("WEB01$",)
+    assert computers["APP01"].allowed_to_act == ("WEB01$", "Domain Computers")
     users = {u.name: u for u in spec.users}
     flags = {flag for u in spec.users for flag in u.flags}
     assert {
