@@ -1,9 +1,4 @@
-"""Every user, computer and managed service account from one paged stream, as compact records.
-
-Delegation targets and RBCD trustees may stream past after the account that names them, so
-the stream builds two indexes (SID -> account, servicePrincipalName -> account) and `finish`
-resolves them at the end.
-"""
+"""Every user, computer and managed service account from one paged stream, as compact records."""
 
 from __future__ import annotations
 
@@ -139,7 +134,12 @@ def _kind(category_dn: str | None, account_type: int | None) -> str:
 
 @dataclass
 class AccountIndex:
-    """Records as they stream past, and what is needed to finish them."""
+    """Records as they stream past, and what is needed to finish them.
+
+    Delegation targets and RBCD trustees may stream past after the account that names them,
+    so two indexes (SID and servicePrincipalName to account) are built on the way and
+    `finish` resolves them at the end.
+    """
 
     domain_sid: str
     now: dt.datetime
@@ -159,33 +159,33 @@ class AccountIndex:
     _rbcd: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)
 
     def add(self, dn: str, attributes: dict[str, list[bytes]]) -> None:
-        """Turn one entry into a record; an unreadable one is noted in `unreadable`."""
-        raw_sid, sam, uac = (
-            first(attributes, "objectsid"),
-            first(attributes, "samaccountname"),
-            first(attributes, "useraccountcontrol"),
-        )
-        if raw_sid is None or sam is None or uac is None:
-            missing = [
-                n
-                for n, v in (
-                    ("objectSid", raw_sid),
-                    ("sAMAccountName", sam),
-                    ("userAccountControl", uac),
-                )
-                if v is None
-            ]
+        """Turn one entry into a record; an unreadable one is noted in `unreadable`.
+
+        Every value is converted before anything is indexed, so a bad entry leaves no trace.
+        """
+        missing = [
+            name
+            for name, key in (
+                ("objectSid", "objectsid"),
+                ("sAMAccountName", "samaccountname"),
+                ("userAccountControl", "useraccountcontrol"),
+            )
+            if first(attributes, key) is None
+        ]
+        if missing:
             self.unreadable.append(
                 (
                     Reason.ACCESS_DENIED,
-                    f"{dn}: {', '.join(missing)} not "
-                    "returned (not readable by the binding account?)",
+                    f"{dn}: {', '.join(missing)} not returned (not readable by the binding "
+                    "account?)",
                 )
             )
             return
         try:
-            record = self._record(dn, attributes, sid_to_string(raw_sid), sam.decode(), int(uac))
-        except (DescriptorError, ValueError) as exc:
+            record = self._record(dn, attributes)
+            targets = [v.decode() for v in attributes.get("msds-allowedtodelegateto", ())]
+            computer = self._computer(record, attributes) if record["kind"] == "computer" else None
+        except ValueError as exc:  # DescriptorError, UnicodeDecodeError, int() and dates too
             self.unreadable.append((Reason.PROTOCOL_ERROR, f"{dn}: unreadable value: {exc}"))
             return
         index = len(self.records)
@@ -193,31 +193,33 @@ class AccountIndex:
         self.by_sid[record["sid"]] = index
         for spn in record["spns"]:
             self.spns.setdefault(spn.lower(), index)
-        self._delegation(index, dn, record, attributes)
-        if record["kind"] == "computer":
-            self.computers.append(self._computer(record, attributes))
+        if record["sid"] == f"{self.domain_sid}-{KRBTGT_RID}":
+            self.krbtgt = index
+        self._privilege(record)
+        self._delegation(index, record, targets, first(attributes, RBCD_ATTRIBUTE.lower()))
+        if computer is not None:
+            self.computers.append(computer)
         if record["is_dc"] or record["is_rodc"]:
             self.controllers.append(
                 {
                     "name": record["sam"].removesuffix("$"),
                     "dn": dn,
-                    "dns_host_name": text(first(attributes, "dnshostname")),
-                    "os": text(first(attributes, "operatingsystem")),
+                    "dns_host_name": computer["dns_host_name"] if computer else None,
+                    "os": computer["os"] if computer else None,
                     "rodc": record["is_rodc"],
                 }
             )
 
-    def _record(
-        self, dn: str, attributes: dict[str, list[bytes]], sid: str, sam: str, uac: int
-    ) -> dict[str, Any]:
+    def _record(self, dn: str, attributes: dict[str, list[bytes]]) -> dict[str, Any]:
+        uac = int(attributes["useraccountcontrol"][0])
         primary = integer(first(attributes, "primarygroupid"))
         rodc = bool(uac & PARTIAL_SECRETS_ACCOUNT) or primary == RODC_PRIMARY_GROUP
         pwd = filetime(first(attributes, "pwdlastset"))
         category = first(attributes, "objectcategory")
-        record: dict[str, Any] = {
+        return {
             "dn": dn,
-            "sam": sam,
-            "sid": sid,
+            "sam": attributes["samaccountname"][0].decode(),
+            "sid": sid_to_string(attributes["objectsid"][0]),
             "kind": _kind(
                 category.decode() if category else None,
                 integer(first(attributes, "samaccounttype")),
@@ -236,23 +238,22 @@ class AccountIndex:
             "is_rodc": rodc,
             "created_by_quota": "ms-ds-creatorsid" in attributes,
         }
-        if self.membership is not None:
-            vias = self.membership.groups_of(sid, primary)
-            record["privileged_groups"] = sorted(k for k in vias if k in TIER0_KEYS)
-            record["privileged"] = bool(record["privileged_groups"])
-            record["protected_user"] = "protected_users" in vias
-            for key, via in vias.items():
-                self.group_members.setdefault(key, {})[sid] = via
-        if sid == f"{self.domain_sid}-{KRBTGT_RID}":
-            self.krbtgt = len(self.records)
-        return record
+
+    def _privilege(self, record: dict[str, Any]) -> None:
+        """privileged, privileged_groups, protected_user: left out when groups are unknown."""
+        if self.membership is None:
+            return
+        vias = self.membership.groups_of(record["sid"], record["primary_group_id"])
+        record["privileged_groups"] = sorted(k for k in vias if k in TIER0_KEYS)
+        record["privileged"] = bool(record["privileged_groups"])
+        record["protected_user"] = "protected_users" in vias
+        for key, via in vias.items():
+            self.group_members.setdefault(key, {})[record["sid"]] = via
 
     def _delegation(
-        self, index: int, dn: str, record: dict[str, Any], attributes: dict[str, list[bytes]]
+        self, index: int, record: dict[str, Any], targets: list[str], raw_sd: bytes | None
     ) -> None:
         uac = record["uac"]
-        targets = [v.decode() for v in attributes.get("msds-allowedtodelegateto", ())]
-        raw_sd = first(attributes, RBCD_ATTRIBUTE.lower())
         if not (
             targets or raw_sd or uac & (TRUSTED_FOR_DELEGATION | TRUSTED_TO_AUTH_FOR_DELEGATION)
         ):
@@ -269,7 +270,7 @@ class AccountIndex:
             try:
                 self._rbcd.append((index, parse_security_descriptor(raw_sd).allowed_sids()))
             except DescriptorError as exc:
-                self.malformed.append(f"{dn}: {RBCD_ATTRIBUTE}: {exc}")
+                self.malformed.append(f"{record['dn']}: {RBCD_ATTRIBUTE}: {exc}")
 
     def _computer(
         self, record: dict[str, Any], attributes: dict[str, list[bytes]]

@@ -7,7 +7,6 @@ from typing import Any
 
 from auditor.collectors.ldap.accounts import ACCOUNT_ATTRIBUTES, ACCOUNT_FILTER, AccountIndex
 from auditor.collectors.ldap.connection import LdapSettings, open_session
-from auditor.collectors.ldap.descriptor import DescriptorError
 from auditor.collectors.ldap.domain import (
     NamingContexts,
     read_domain_info,
@@ -58,13 +57,15 @@ def collect_facts(
 ) -> dict[str, Fact]:
     """The directory facts; a failed search makes only the facts built from it unavailable."""
     try:
-        info = read_domain_info(reader, contexts)
+        domain_sid, info = read_domain_info(reader, contexts)
     except SearchError as exc:  # without the domain SID nothing below can be identified
         missing = Unavailable(exc.reason, exc.detail)
         return {"domain.info": missing, **dict.fromkeys(STREAM_FACTS, missing)}
-    facts: dict[str, Fact] = {"domain.info": Available(info, Source.DIRECTORY)}
-    groups = _membership(reader, contexts, info["sid"])
-    index = AccountIndex(info["sid"], now, groups if isinstance(groups, Membership) else None)
+    facts: dict[str, Fact] = {
+        "domain.info": info if isinstance(info, Unavailable) else Available(info, Source.DIRECTORY)
+    }
+    groups = _membership(reader, contexts, domain_sid)
+    index = AccountIndex(domain_sid, now, groups if isinstance(groups, Membership) else None)
     try:
         for dn, attributes in reader.search(contexts.domain_dn, ACCOUNT_FILTER, ACCOUNT_ATTRIBUTES):
             index.add(dn, attributes)
@@ -84,7 +85,7 @@ def _membership(
         return resolve_membership(reader, contexts.domain_dn, domain_sid)
     except SearchError as exc:
         return Unavailable(exc.reason, f"privileged groups: {exc.detail}")
-    except DescriptorError as exc:
+    except ValueError as exc:  # a malformed SID or member value (DescriptorError included)
         return Unavailable(Reason.PROTOCOL_ERROR, f"privileged groups: {exc}")
 
 

@@ -12,6 +12,7 @@ from auditor.collectors.ldap.descriptor import DescriptorError, sid_to_string
 from auditor.collectors.ldap.errors import LdapConnectError
 from auditor.collectors.ldap.search import DirectoryReader, SearchError
 from auditor.collectors.ldap.values import first, integer, interval_days, text
+from auditor.facts.model import Reason, Unavailable
 
 ROOT_DSE_ATTRIBUTES = (
     "defaultNamingContext",
@@ -64,8 +65,13 @@ def read_naming_contexts(reader: DirectoryReader, url: str) -> NamingContexts:
     return NamingContexts(domain, configuration, integer(first(root or {}, "domainfunctionality")))
 
 
-def read_domain_info(reader: DirectoryReader, contexts: NamingContexts) -> dict[str, Any]:
-    """The domain.info value; raises SearchError if the domain head cannot be read."""
+def read_domain_info(
+    reader: DirectoryReader, contexts: NamingContexts
+) -> tuple[str, dict[str, Any] | Unavailable]:
+    """The domain SID, and the domain.info value or why it is unusable (a malformed value).
+
+    Raises SearchError when the SID itself cannot be had: nothing can be identified without it.
+    """
     head = reader.read(contexts.domain_dn, DOMAIN_HEAD_ATTRIBUTES)
     raw_sid = first(head or {}, "objectsid")
     if head is None or raw_sid is None:
@@ -78,9 +84,26 @@ def read_domain_info(reader: DirectoryReader, contexts: NamingContexts) -> dict[
         sid = sid_to_string(raw_sid)
     except DescriptorError as exc:
         raise SearchError(f"{contexts.domain_dn}: objectSid", 2, str(exc)) from None
+    try:
+        info = _domain_info(head, sid, contexts)
+    except ValueError as exc:
+        return sid, Unavailable(Reason.PROTOCOL_ERROR, f"{contexts.domain_dn}: {exc}")
+    partition = _partition(reader, contexts)
+    if partition is not None:
+        netbios, dns_root = partition
+        if netbios:
+            info["netbios_name"] = netbios
+        if dns_root:
+            info["dns_name"] = dns_root.lower()
+    return sid, info
+
+
+def _domain_info(
+    head: dict[str, list[bytes]], sid: str, contexts: NamingContexts
+) -> dict[str, Any]:
     properties = integer(first(head, "pwdproperties"))
     level = integer(first(head, "msds-behavior-version"))
-    info: dict[str, Any] = {
+    return {
         "dns_name": contexts.dns_name,
         "sid": sid,
         "functional_level": level if level is not None else contexts.functional_level,
@@ -95,14 +118,6 @@ def read_domain_info(reader: DirectoryReader, contexts: NamingContexts) -> dict[
             "history_length": integer(first(head, "pwdhistorylength")),
         },
     }
-    partition = _partition(reader, contexts)
-    if partition is not None:
-        netbios, dns_root = partition
-        if netbios:
-            info["netbios_name"] = netbios
-        if dns_root:
-            info["dns_name"] = dns_root.lower()
-    return info
 
 
 def _partition(

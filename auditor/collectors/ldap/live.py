@@ -1,4 +1,4 @@
-"""What the DC itself refuses, tried on the wire: unsigned simple binds, NTLM without channel binding."""
+"""What the DC itself refuses, tried on the wire: unsigned simple binds, NTLM without CBT."""
 
 from __future__ import annotations
 

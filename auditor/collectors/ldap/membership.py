@@ -1,11 +1,4 @@
-"""Recursive members of the privileged groups, found by SID, with nesting and primary groups.
-
-A graph walk, not LDAP_MATCHING_RULE_IN_CHAIN: one paged search lists every group (SID and
-name), then each group reachable from a watched one is read once with its `member` values in
-ranges of 1500, as extended DNs that carry each member's SID. Members whose primary group is a
-group of the closure appear in no `member` value; they are matched by RID while the accounts
-stream past (`Membership.groups_of`). bench/ldap_collect.py times this against the matching rule.
-"""
+"""Recursive members of the privileged groups, found by SID, with nesting and primary groups."""
 
 from __future__ import annotations
 
@@ -89,7 +82,15 @@ class Membership:
 
 
 def resolve_membership(reader: DirectoryReader, domain_dn: str, domain_sid: str) -> Membership:
-    """Walk every watched group found in the domain; raises SearchError if any read fails."""
+    """Walk every watched group found in the domain; raises SearchError if any read fails.
+
+    A graph walk rather than LDAP_MATCHING_RULE_IN_CHAIN, which Samba evaluates object by
+    object (bench/ldap_collect.py: 90 s against 0.03 s on 100,000 accounts) and which tells
+    neither `via` nor primary-group members. One paged search lists every group; each group
+    reachable from a watched one is then read once, `member` in ranges of 1500 as extended DNs
+    carrying each member's SID. Primary-group members, in no `member` value, are matched by
+    RID while the accounts stream past (`Membership.groups_of`).
+    """
     membership = Membership()
     by_dn: dict[str, Group] = {}
     for dn, attributes in reader.search(domain_dn, GROUP_FILTER, GROUP_ATTRIBUTES):

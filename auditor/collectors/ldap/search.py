@@ -1,10 +1,4 @@
-"""Paged, streaming LDAP searches on a bound ldap3 session, with ranged values and referrals skipped.
-
-ldap3 builds and sends the requests; the responses are read from the socket here. That lets the
-request for page N+1 go out as soon as page N's result arrives, so the DC prepares the next page
-while this process decodes the current one (ldap3's own search decodes first, then asks again),
-and entries become compact dicts without ldap3's per-attribute formatting.
-"""
+"""Paged, streaming LDAP searches on a bound ldap3 session: ranged values, referrals skipped."""
 
 from __future__ import annotations
 
@@ -80,7 +74,12 @@ class SearchError(Exception):
 
 
 class DirectoryReader:
-    """Searches over one authenticated ldap3 connection; not thread-safe, one search at a time."""
+    """Searches over one authenticated ldap3 connection; not thread-safe, one search at a time.
+
+    ldap3 builds and sends the requests; the answers are read from the socket here, so the
+    request for page N+1 goes out as soon as page N's result arrives and the DC prepares it
+    while this process decodes page N (ldap3's own search decodes first, then asks again).
+    """
 
     def __init__(self, connection: Any, url: str, page_size: int) -> None:
         self._connection = connection

@@ -86,7 +86,10 @@ def filetime(raw: bytes | None) -> int | None:
 def filetime_iso(ticks: int | None) -> str | None:
     if ticks is None:
         return None
-    moment = _FILETIME_EPOCH + dt.timedelta(microseconds=ticks // 10)
+    try:
+        moment = _FILETIME_EPOCH + dt.timedelta(microseconds=ticks // 10)
+    except OverflowError:  # past year 9999: not a time a DC writes
+        raise ValueError(f"FILETIME {ticks} is not a date") from None
     return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
@@ -155,5 +158,5 @@ def split_extended_dn(value: str) -> tuple[str | None, str]:
         return None, match.group(2)
     found = sid.group(1)
     if _HEX_SID.match(found):  # option 0 (binary as hex); option 1 gives S-1-... already
-        found = sid_to_string(bytes.fromhex(found))
+        found = sid_to_string(bytes.fromhex(found))  # ValueError for an odd digit count
     return found, match.group(2)
