@@ -50,3 +50,6 @@ def configure(level: str, path: Path | None) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
+    # pyspnego logs every authentication token at DEBUG. An NTLM AUTHENTICATE message next to
+    # the server's CHALLENGE is enough to crack the password offline: never let them reach a log.
+    logging.getLogger("spnego").setLevel(max(logging.INFO, root.level))

@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from auditor.reports.csv_format import neutralise
 from auditor.reports.interface import Renderer
 from auditor.results.diff import DriftFinding
 from auditor.results.history import HistoryView
@@ -46,9 +47,10 @@ def evidence_text(evidence: Mapping[str, Any]) -> str:
 
 
 def table(header: Sequence[str], body: Iterable[Sequence[str]]) -> list[str]:
-    """Cells must already be escaped with `text`."""
+    """Cells must already be escaped with `text`. A rendered table pasted into a spreadsheet
+    runs cells that start like formulas, so they get the CSV report's leading apostrophe."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines.extend("| " + " | ".join(row) + " |" for row in body)
+    lines.extend("| " + " | ".join(neutralise(cell) for cell in row) + " |" for row in body)
     return [*lines, ""]
 
 

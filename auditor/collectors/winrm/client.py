@@ -218,17 +218,17 @@ class WinRMCollector:
         ET.SubElement(enumerate_body, f"{{{_WSMAN}}}OptimizeEnumeration")
         ET.SubElement(enumerate_body, f"{{{_WSMAN}}}MaxElements").text = "100"
         body = client.enumerate(LISTENER_URI, resource=enumerate_body)
-        items = listener_elements(body)
-        end = body.find(f".//{{{_WSMAN}}}EndOfSequence")
-        context = body.find(f".//{{{_ENUM}}}EnumerationContext")
-        while end is None and context is not None and context.text:
-            pull = ET.Element(f"{{{_ENUM}}}Pull")
-            ET.SubElement(pull, f"{{{_ENUM}}}EnumerationContext").text = context.text
-            body = client.pull(LISTENER_URI, resource=pull)
-            items.extend(listener_elements(body))
-            end = body.find(f".//{{{_ENUM}}}EndOfSequence")
-            context = body.find(f".//{{{_ENUM}}}EnumerationContext")
         try:
+            items = listener_elements(body)
+            end = body.find(f".//{{{_WSMAN}}}EndOfSequence")
+            context = body.find(f".//{{{_ENUM}}}EnumerationContext")
+            while end is None and context is not None and context.text:
+                pull = ET.Element(f"{{{_ENUM}}}Pull")
+                ET.SubElement(pull, f"{{{_ENUM}}}EnumerationContext").text = context.text
+                body = client.pull(LISTENER_URI, resource=pull)
+                items.extend(listener_elements(body))
+                end = body.find(f".//{{{_ENUM}}}EndOfSequence")
+                context = body.find(f".//{{{_ENUM}}}EnumerationContext")
             return Available(parse_listeners(items), Source.LOCAL)
         except ValueError as exc:
             return Unavailable(Reason.PROTOCOL_ERROR, f"listener enumeration: {exc}")

@@ -6,6 +6,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import math
 import struct
 from collections.abc import Mapping
 from typing import Any
@@ -129,6 +130,20 @@ def _session_configurations(raw: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _not_json(name: str) -> Any:
+    """NaN and Infinity are not JSON (RFC 8259); Python's parser would accept them."""
+    raise CollectorResponseError(f"the collector's answer is not JSON: {name}")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: a number no fact can hold, nor a report print
+        raise CollectorResponseError(
+            f"the collector's answer has a number out of range: {text[:30]}"
+        )
+    return value
+
+
 def parse_response(
     text: str, requested_sections: list[str]
 ) -> tuple[dict[str, Fact], dict[str, Fact]]:
@@ -136,9 +151,11 @@ def parse_response(
     if len(text) > MAX_RESPONSE_BYTES:
         raise CollectorResponseError("the collector's answer is larger than 32 MiB")
     try:
-        raw = json.loads(text)
+        raw = json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise CollectorResponseError(f"the collector's answer is not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise CollectorResponseError("the collector's answer is nested too deeply") from None
     if not isinstance(raw, dict) or raw.get("version") != CONTRACT_VERSION:
         raise CollectorResponseError("the collector's answer is not contract version 1")
     sections, registry_raw = raw.get("sections"), raw.get("registry")
@@ -184,7 +201,7 @@ def parse_response(
                 facts[fact] = missing
     try:
         _map_sections(ok, facts, collected_at)
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+    except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as exc:
         raise CollectorResponseError(
             f"the collector's answer has an unexpected shape: {exc!r}"
         ) from None

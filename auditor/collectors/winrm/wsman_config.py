@@ -11,6 +11,8 @@ from auditor.facts.model import Available, Fact, Reason, Source, Unavailable
 CFG = "http://schemas.microsoft.com/wbem/wsman/1/config"
 CONFIG_URI = CFG
 LISTENER_URI = f"{CFG}/listener"
+_ENUM = "http://schemas.xmlsoap.org/ws/2004/09/enumeration"
+_WSMAN = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
 _NS = {"cfg": CFG}
 
 # fact name -> path under cfg:Config (element names as Windows spells them)
@@ -104,14 +106,18 @@ def parse_listeners(items: Iterable[ET.Element]) -> list[dict[str, object]]:
     for item in items:
         transport = _text(item, "Transport").upper()
         port = _text(item, "Port")
+        enabled = _text(item, "Enabled").lower()
         if transport not in ("HTTP", "HTTPS") or not port.isdigit():
             raise ValueError(f"listener with transport {transport!r} and port {port!r}")
+        if enabled not in ("true", "false"):
+            # Read as false, an unreadable flag would hide the listener from every rule.
+            raise ValueError(f"listener {transport}:{port} with Enabled {enabled[:20]!r}")
         listeners.append(
             {
                 "address": _text(item, "Address") or "*",
                 "transport": transport,
                 "port": int(port),
-                "enabled": _text(item, "Enabled").lower() == "true",
+                "enabled": enabled == "true",
                 "hostname": _text(item, "Hostname"),
                 "certificate_thumbprint": _text(item, "CertificateThumbprint")
                 .replace(" ", "")
@@ -122,8 +128,22 @@ def parse_listeners(items: Iterable[ET.Element]) -> list[dict[str, object]]:
     return listeners
 
 
+_LISTENER_TAGS = (f"{{{LISTENER_URI}}}Listener", f"{{{CFG}}}Listener")
+_ITEMS_TAGS = (f"{{{_WSMAN}}}Items", f"{{{_ENUM}}}Items")
+_RESPONSE_TAGS = (f"{{{_ENUM}}}EnumerateResponse", f"{{{_ENUM}}}PullResponse")
+
+
 def listener_elements(body: ET.Element) -> list[ET.Element]:
-    """Listener items, in the listener resource's namespace (or, leniently, the config one)."""
-    return [
-        e for e in body.iter() if e.tag in (f"{{{LISTENER_URI}}}Listener", f"{{{CFG}}}Listener")
-    ]
+    """Listener items, in the listener resource's namespace (or, leniently, the config one).
+
+    Raises ValueError for an answer that is not an enumeration of listeners (another
+    namespace, no response element): read as "no listener", it would pass every rule.
+    """
+    found = [e for e in body.iter() if e.tag in _LISTENER_TAGS]
+    for items in (e for e in body.iter() if e.tag in _ITEMS_TAGS):
+        for child in items:
+            if child.tag not in _LISTENER_TAGS:
+                raise ValueError(f"unexpected enumeration item {child.tag[:120]}")
+    if not found and not any(e.tag in _RESPONSE_TAGS for e in body.iter()):
+        raise ValueError("the answer is neither an EnumerateResponse nor a PullResponse")
+    return found

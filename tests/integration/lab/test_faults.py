@@ -16,7 +16,7 @@ from auditor.engine.scan import build_result, exit_code
 from auditor.errors import ExitCode
 from auditor.facts.model import DocumentKind, Reason
 from auditor.lab.definition import load_definition
-from auditor.results.model import TargetStatus
+from auditor.results.model import ScanResult, TargetStatus
 from auditor.rules.model import Severity, Status
 from tests.integration.lab.conftest import Lab, relocated, start_lab
 
@@ -48,14 +48,14 @@ def faulty_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     yield from start_lab(tmp_path_factory.mktemp("faults"), definition)
 
 
-def test_faulty_hosts_are_errors_with_their_reason_and_healthy_hosts_complete(
-    faulty_lab: Lab,
-) -> None:
-    raw = dict(faulty_lab.config.raw)
+def _scan(lab: Lab, only: set[str] | None = None) -> ScanResult:
+    """Every host of the lab (or those named in `only`), collected together at concurrency 8."""
+    raw = dict(lab.config.raw)
     raw["winrm"] = {**raw["winrm"], "operation_timeout": 2, "read_timeout": 3, "retries": 1}
     config = parse_config(raw, None)
     rules = [r for r in scanning.select_rules(config) if r.scope.target is DocumentKind.HOST]
-    targets = targets_from(list(config.raw["hosts"]), config.names, config.host_groups)
+    names = [h for h in config.raw["hosts"] if only is None or h.split(".")[0] in only]
+    targets = targets_from(names, config.names, config.host_groups)
     docs = scanning.collect_hosts(
         targets,
         scanning.host_settings(config, scanning.Overrides()),
@@ -63,7 +63,18 @@ def test_faulty_hosts_are_errors_with_their_reason_and_healthy_hosts_complete(
         rules,
         8,
     ).documents
-    result = build_result(rules, docs, "faults")
+    return build_result(rules, docs, "faults")
+
+
+@pytest.fixture(scope="module")
+def faulty_scan(faulty_lab: Lab) -> ScanResult:
+    return _scan(faulty_lab)
+
+
+def test_faulty_hosts_are_errors_with_their_reason_and_healthy_hosts_complete(
+    faulty_lab: Lab, faulty_scan: ScanResult
+) -> None:
+    result = faulty_scan
     by_target = {t.name.split(".")[0]: t for t in result.targets}
     for name, (_, reason, words) in FAULTS.items():
         target = by_target[f"bad-{name}"]
@@ -83,6 +94,31 @@ def test_faulty_hosts_are_errors_with_their_reason_and_healthy_hosts_complete(
     expected = {h.name.lower() for h in faulty_lab.definition.hosts if h.expect_fail}
     assert set(healthy) == expected  # FS01's findings are all there despite its broken neighbours
     assert exit_code(result, Severity.HIGH) is ExitCode.INCOMPLETE
+
+
+def test_healthy_hosts_get_the_results_of_a_fault_free_scan(
+    faulty_lab: Lab, faulty_scan: ScanResult
+) -> None:
+    """Broken neighbours change nothing on a healthy host: same statuses, objects, evidence."""
+    healthy = {"fs01", "srv-hardened"}
+    alone = _scan(faulty_lab, healthy)
+
+    def outcomes(result: ScanResult) -> dict[tuple[str, str], object]:
+        return {
+            (r.target_id, r.rule_id): (
+                r.status,
+                r.severity,
+                r.reason,
+                r.evidence,
+                [(f.object, f.label, f.severity, f.evidence) for f in r.findings],
+            )
+            for r in result.results
+            if r.target_id.split(":")[1].split(".")[0] in healthy
+        }
+
+    expected = outcomes(alone)
+    assert expected and {t.status for t in alone.targets} == {TargetStatus.COMPLETE}
+    assert outcomes(faulty_scan) == expected
 
 
 def test_basic_over_http_is_refused_before_any_packet(faulty_lab: Lab) -> None:
