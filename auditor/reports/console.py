@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from auditor.results.model import ScanResult, TargetStatus
@@ -32,7 +33,9 @@ def print_summary(result: ScanResult, written: Sequence[Path], console: Console)
     )
     for target in failed_targets:
         console.print(
-            f"[red]could not scan {target.name}[/]: {target.reason}", markup=True, highlight=False
+            f"[red]could not scan {escape(target.name)}[/]: {escape(target.reason or '')}",
+            markup=True,
+            highlight=False,
         )
     if result.incomplete:
         console.print("[yellow]scan incomplete: some rules could not be decided (status error)[/]")

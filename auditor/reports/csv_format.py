@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -33,8 +34,19 @@ COLUMNS = (
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+# C0/C1 controls (but tab, line feed, carriage return), and the separators some tools split
+# lines on: ESC would restyle a terminal that shows the file, VT/FF/U+2028 would break rows.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def without_controls(value: str) -> str:
+    """Scanned data as visible text: control characters become U+FFFD."""
+    return _CONTROLS.sub("\ufffd", value)
+
+
 def neutralise(cell: str) -> str:
     """A leading apostrophe makes Excel, LibreOffice and Sheets show the cell as text."""
+    cell = without_controls(cell)
     return "'" + cell if cell.startswith(_FORMULA_START) else cell
 
 

@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from auditor.reports.csv_format import neutralise
+from auditor.reports.csv_format import neutralise, without_controls
 from auditor.reports.interface import Renderer
 from auditor.results.diff import DriftFinding
 from auditor.results.history import HistoryView
@@ -32,7 +32,7 @@ _STATUS_LABEL = {
 
 def text(value: Any) -> str:
     """Inline text: Markdown syntax escaped, line breaks kept as <br> so tables stay intact."""
-    return _LINE_BREAK.sub("<br>", _SPECIAL.sub(r"\\\1", str(value)))
+    return _LINE_BREAK.sub("<br>", _SPECIAL.sub(r"\\\1", without_controls(str(value))))
 
 
 def value_text(value: Any) -> str:

@@ -54,8 +54,8 @@ _GSS_MINOR = re.compile(r"Minor \(\d+\): (.+)$")
 _AD_DATA = re.compile(r"\bdata ([0-9a-f]+)\b", re.IGNORECASE)
 _HINTS = {
     7: "the DC does not accept this bind method",
-    8: "the DC requires signing or TLS: use --ldaps",
-    13: "the DC requires an encrypted session: use --ldaps or --starttls",
+    8: "the DC requires signing or TLS: use --ldap-mode ldaps",
+    13: "the DC requires an encrypted session: use --ldap-mode ldaps or starttls",
     48: "the DC refused this kind of authentication (empty password or anonymous bind?)",
     49: "check the user name (user@domain or DOMAIN\\user) and the password",
     53: "the DC is unwilling to authenticate us (account restrictions or DC policy)",
@@ -115,7 +115,7 @@ class LdapSettings:
             if self.mode == "plain":
                 raise LdapSettingsError(
                     f"{where}: refusing a simple bind over plain LDAP: the password would cross "
-                    "the network in clear; use --ldaps (636) or --starttls (389)"
+                    "the network in clear; use --ldap-mode ldaps (636) or starttls (389)"
                 )
             if not user or password is None:
                 raise LdapSettingsError(f"{where}: a simple bind needs a user name and a password")
@@ -193,13 +193,13 @@ def connect(settings: LdapSettings, bind_arguments: dict[str, Any]) -> Any:
         connection.open(read_server_info=False)
         if settings.mode == "starttls" and not connection.start_tls(read_server_info=False):
             raise LdapTlsError(
-                f"{settings.url}: StartTLS failed: {connection.last_error}; use --ldaps"
+                f"{settings.url}: StartTLS failed: {connection.last_error}; use --ldap-mode ldaps"
             )
     except LDAPStartTLSError as exc:
         if isinstance(exc, ssl.SSLError | LDAPCertificateError):
             raise _tls_error(settings, exc) from None
         raise LdapTlsError(
-            f"{settings.url}: the DC refused StartTLS ({exc}); use --ldaps"
+            f"{settings.url}: the DC refused StartTLS ({exc}); use --ldap-mode ldaps"
         ) from None
     except LDAPSocketOpenError as exc:
         raise _connect_error(settings, exc) from None
@@ -314,7 +314,7 @@ def _connect_error(settings: LdapSettings, exc: LDAPSocketOpenError) -> Exceptio
             return LdapConnectError(
                 f"{where}: connection refused: nothing listens for {service} there; check the "
                 "DC name and port"
-                + (" (no DC certificate? try --starttls)" if settings.mode == "ldaps" else "")
+                + (" (no DC certificate? try --ldap-mode starttls)" if settings.mode == "ldaps" else "")
             )
         if isinstance(cause, TimeoutError):
             return LdapConnectError(
@@ -340,7 +340,7 @@ def _tls_error(settings: LdapSettings, exc: BaseException) -> LdapTlsError:
         why = verify.group(1).strip() if verify else "certificate verify failed"
         return LdapTlsError(
             f"{where}: TLS certificate not trusted ({why}) by {trust}; pass "
-            "the CA that issued the DC's certificate with --ca-bundle"
+            "the CA that issued the DC's certificate with ldap.ca_bundle in the scan configuration"
         )
     return LdapTlsError(f"{where}: TLS handshake failed ({exc})")
 

@@ -104,7 +104,7 @@ def test_simple_bind_without_tls_is_refused_before_sending(ldap_lab: LdapLab) ->
     assert isinstance(error, LdapSettingsError)
     assert str(error) == (
         f"ldap://{ldap_lab.dc.fqdn}:389: refusing a simple bind over plain LDAP: the password "
-        "would cross the network in clear; use --ldaps (636) or --starttls (389)"
+        "would cross the network in clear; use --ldap-mode ldaps (636) or starttls (389)"
     )
 
 
@@ -127,7 +127,7 @@ def test_unreachable_dc(ldap_lab: LdapLab) -> None:
     assert isinstance(error, LdapConnectError)
     assert str(error) == (
         "ldaps://gone.ldap.auditor.test:636: connection refused: nothing listens for LDAPS "
-        "there; check the DC name and port (no DC certificate? try --starttls)"
+        "there; check the DC name and port (no DC certificate? try --ldap-mode starttls)"
     )
 
 
@@ -185,7 +185,7 @@ def test_tls_validation_failure_with_a_wrong_ca(
     assert str(error) == (
         f"{ldap_lab.settings(mode=mode).url}: TLS certificate not trusted (unable to get local "
         f"issuer certificate) by the CA bundle {wrong}; pass the CA that issued the DC's "
-        "certificate with --ca-bundle"
+        "certificate with ldap.ca_bundle in the scan configuration"
     )
 
 
@@ -207,7 +207,7 @@ def test_kerberos_without_tls_is_refused_by_the_dc(
     assert str(error) == (
         f"ldap://{ldap_lab.dc.fqdn}:389: Kerberos bind as the ticket cache's principal "
         "refused: strongerAuthRequired (8): SASL:[GSSAPI]: not allowed if TLS is used.; the DC "
-        "requires signing or TLS: use --ldaps"
+        "requires signing or TLS: use --ldap-mode ldaps"
     )
 
 

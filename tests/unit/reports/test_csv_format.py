@@ -64,3 +64,35 @@ def test_utf8_with_bom_for_spreadsheets(data: bytes, rows: list[dict[str, str]])
     assert data.startswith(b"\xef\xbb\xbfrule_id,")
     assert any(UNICODE in r["object"] for r in rows)
     assert b"\r\n" in data
+
+
+def test_control_characters_become_visible_replacement_characters() -> None:
+    from auditor.reports.csv_format import neutralise
+    from auditor.reports.markdown_format import text
+
+    hostile = "name\x1b]0;pwned\x07\x0bnext\u2028line"
+    assert neutralise(hostile) == "name\ufffd]0;pwned\ufffd\ufffdnext\ufffdline"
+    assert "\x1b" not in text(hostile)
+    assert "\x0b" not in text(hostile)
+
+
+def test_console_summary_prints_markup_in_data_as_text() -> None:
+    import io
+
+    from rich.console import Console
+
+    from auditor.reports.console import print_summary
+    from auditor.results.model import TargetInfo, TargetStatus
+
+    from .sample import make_result
+
+    base = make_result()
+    hostile = TargetInfo(
+        "host:x", "host", "[bold]x[/]", None, (), TargetStatus.FAILED, "fault text [/x] [red]", None
+    )
+    import dataclasses
+
+    result = dataclasses.replace(base, targets=(*base.targets, hostile))
+    buffer = io.StringIO()
+    print_summary(result, [], Console(file=buffer, width=200))
+    assert "could not scan [bold]x[/]: fault text [/x] [red]" in buffer.getvalue()
