@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.engine.cel import CelEvaluationError, run
+from auditor.engine.cel import CelEvaluationError, compile_expression, run
 from auditor.facts.model import Available, FactDocument, Source, Unavailable
 from auditor.results.model import Finding, RuleResult
 from auditor.rules.model import ObjectSelector, RegistrySetting, Rule, Status
@@ -120,22 +121,47 @@ def _outside_roles(rule: Rule, doc: FactDocument) -> bool:
     return not set(rule.scope.roles) & set(roles.value)
 
 
+# CEL list building in the binding is quadratic in the list's length: object rules run over
+# chunks, so the cost stays linear in the number of objects however many of them offend.
+_CHUNK = 64
+_PLAIN_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_OBJECTS = "auditor_objects"
+
+
+def _objects(selector: ObjectSelector, context: Mapping[str, Any]) -> list[Any]:
+    """The list to select from: read directly when `from` names a fact, else evaluated."""
+    source = selector.source.strip()
+    if _PLAIN_PATH.match(source):
+        node: Any = context
+        for part in source.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                raise _Undecided(f"objects.from could not be evaluated: no {source}")
+            node = node[part]
+        value = node
+    else:
+        value = _eval(source, context, "objects.from")
+    if not isinstance(value, list):
+        raise _Undecided("objects.from did not give a list")
+    return value
+
+
 def _object_findings(
     rule: Rule, selector: ObjectSelector, context: Mapping[str, Any]
 ) -> list[Finding]:
-    """One CEL run selects the offenders and shapes their evidence."""
-    fields = {"key": selector.key, "label": selector.label or "null"}
+    """Select the offenders and shape their evidence, chunk by chunk, in CEL."""
+    fields = {"key": selector.key, "label": selector.label or "null", "where": selector.where}
     fields.update({f"e_{i}": expr for i, expr in enumerate(selector.evidence.values())})
     fields.update({f"s_{i}": esc.when for i, esc in enumerate(selector.escalate)})
     shape = ", ".join(f'"{name}": ({expr})' for name, expr in fields.items())
     # Objects whose `where` is null are kept too, so "undecided" is reported, never dropped.
-    program = (
-        f"({selector.source}).filter(obj, ({selector.where}) != false).map(obj, {{{shape}, "
-        f'"where": ({selector.where})}})'
-    )
-    rows = _eval(program, context, "objects")
-    if not isinstance(rows, list):
-        raise _Undecided("objects.from did not give a list")
+    program = f"{_OBJECTS}.filter(obj, ({selector.where}) != false).map(obj, {{{shape}}})"
+    referenced = set(compile_expression(program).variables())
+    shared = {name: value for name, value in context.items() if name in referenced}
+    objects = _objects(selector, context)
+    rows: list[Any] = []
+    for start in range(0, len(objects), _CHUNK):
+        chunk = _eval(program, {**shared, _OBJECTS: objects[start : start + _CHUNK]}, "objects")
+        rows.extend(chunk)
     undecided = [str(row.get("key")) for row in rows if row.get("where") is not True]
     if undecided:
         raise _Undecided(
@@ -150,8 +176,7 @@ def _object_findings(
             if row.get(f"s_{i}") is True and esc.severity.rank > severity.rank:
                 severity = esc.severity
         evidence = {label: row.get(f"e_{i}") for i, label in enumerate(labels)}
-        key = row.get("key")
-        findings.append(Finding(str(key), row.get("label"), severity, evidence))
+        findings.append(Finding(str(row.get("key")), row.get("label"), severity, evidence))
     return findings
 
 

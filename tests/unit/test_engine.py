@@ -269,3 +269,23 @@ def test_yaml_values_pyyaml_cannot_construct_are_clean_errors(text: str) -> None
 
     with pytest.raises(YamlProblem, match="invalid YAML"):
         load_text(text)
+
+
+def test_object_rules_across_chunk_boundaries_keep_order_and_every_offender(tmp_path: Path) -> None:
+    rule = make_rule(
+        tmp_path,
+        "many",
+        "facts: [accounts]\nobjects:\n  from: accounts\n  where: obj.bad\n  key: obj.dn\n"
+        "  evidence: {n: obj.n}\n",
+        scope="{target: domain}",
+    )
+    bad = {0, 63, 64, 127, 128, 199}
+    accounts = [{"dn": f"CN={i}", "n": i, "bad": i in bad} for i in range(200)]
+    doc = FactDocument(
+        Target(DocumentKind.DOMAIN, "corp"),
+        {"accounts": Available(accounts)},
+        "2026-01-01T00:00:00Z",
+    )
+    result = evaluate(rule, doc)
+    assert [f.object for f in result.findings] == [f"CN={i}" for i in sorted(bad)]
+    assert [f.evidence["n"] for f in result.findings] == sorted(bad)
