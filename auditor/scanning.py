@@ -68,7 +68,9 @@ def credentials(config: ScanConfig, overrides: Overrides) -> Credentials:
     ):
         # The configuration loader only lets a literal through with allow_literal_password.
         return Credentials(username, Secret(str(reference)), "literal (allow_literal_password)")
-    if username is None and reference in (None, "ticket-cache"):
+    if reference == "ticket-cache":
+        return Credentials(username, None, "ticket-cache")  # the cache names the principal
+    if username is None:
         raise InputError(
             "no credentials: set credentials.username and credentials.password in the "
             "configuration (or --username/--password-env), or use --probe-only"

@@ -177,6 +177,24 @@ def build_plan(spec: DomainSpec, passwords: Mapping[str, str]) -> list[Op]:
             "values": [str(spec.machine_account_quota)],
         }
     )
+    # Samba registers the DC's ldap/ SPNs from its dnsupdate service, which the lab does not
+    # run: without them the KDC knows no ldap/<dc>, and Kerberos (GSSAPI) binds fail.
+    fqdn, name = spec.dc_fqdn, spec.dc.name
+    ops.append(
+        {
+            "op": "replace",
+            "target": f"sam:{name}$",
+            "attr": "servicePrincipalName",
+            "values": [
+                f"HOST/{fqdn}",
+                f"HOST/{name}",
+                f"HOST/{fqdn}/{fqdn}",
+                f"ldap/{fqdn}",
+                f"ldap/{name}",
+                f"ldap/{fqdn}/{spec.realm}",
+            ],
+        }
+    )
     return ops
 
 
