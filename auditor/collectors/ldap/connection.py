@@ -314,7 +314,11 @@ def _connect_error(settings: LdapSettings, exc: LDAPSocketOpenError) -> Exceptio
             return LdapConnectError(
                 f"{where}: connection refused: nothing listens for {service} there; check the "
                 "DC name and port"
-                + (" (no DC certificate? try --ldap-mode starttls)" if settings.mode == "ldaps" else "")
+                + (
+                    " (no DC certificate? try --ldap-mode starttls)"
+                    if settings.mode == "ldaps"
+                    else ""
+                )
             )
         if isinstance(cause, TimeoutError):
             return LdapConnectError(
