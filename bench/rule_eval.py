@@ -25,8 +25,15 @@ from auditor.rules.fixtures import fixture_document
 from auditor.rules.model import Rule
 from auditor.rules.pack import load_pack
 
-FLAGS = ["DONT_REQ_PREAUTH", "PASSWD_NOTREQD", "TRUSTED_FOR_DELEGATION", "NOT_DELEGATED",
-         "ENCRYPTED_TEXT_PWD_ALLOWED", "USE_DES_KEY_ONLY", "TRUSTED_TO_AUTH_FOR_DELEGATION"]
+FLAGS = [
+    "DONT_REQ_PREAUTH",
+    "PASSWD_NOTREQD",
+    "TRUSTED_FOR_DELEGATION",
+    "NOT_DELEGATED",
+    "ENCRYPTED_TEXT_PWD_ALLOWED",
+    "USE_DES_KEY_ONLY",
+    "TRUSTED_TO_AUTH_FOR_DELEGATION",
+]
 
 
 def widen(rules: list[Rule], count: int) -> list[Rule]:
@@ -50,8 +57,14 @@ def host_documents(rules: list[Rule], count: int, rng: random.Random) -> list[Fa
             fixture_doc = fixture_document(rule, rng.choice(rule.fixtures))
             facts.update(fixture_doc.facts)
             registry.update(fixture_doc.registry)
-        docs.append(FactDocument(Target(DocumentKind.HOST, f"host{n:05d}.corp.test"), facts,
-                                 "2026-01-01T00:00:00Z", registry=registry))
+        docs.append(
+            FactDocument(
+                Target(DocumentKind.HOST, f"host{n:05d}.corp.test"),
+                facts,
+                "2026-01-01T00:00:00Z",
+                registry=registry,
+            )
+        )
     return docs
 
 
@@ -59,17 +72,32 @@ def account(n: int, rng: random.Random) -> dict[str, Any]:
     flags = [f for f in FLAGS if rng.random() < 0.01]
     computer = n % 2 == 1
     return {
-        "dn": f"CN=acct{n},OU=Staff,DC=corp,DC=test", "sam": f"acct{n}" + ("$" if computer else ""),
-        "sid": f"S-1-5-21-1-2-3-{1000 + n}", "kind": "computer" if computer else "user",
-        "enabled": rng.random() > 0.1, "uac": 512, "flags": flags,
+        "dn": f"CN=acct{n},OU=Staff,DC=corp,DC=test",
+        "sam": f"acct{n}" + ("$" if computer else ""),
+        "sid": f"S-1-5-21-1-2-3-{1000 + n}",
+        "kind": "computer" if computer else "user",
+        "enabled": rng.random() > 0.1,
+        "uac": 512,
+        "flags": flags,
         "spns": [f"HTTP/app{n}.corp.test"] if rng.random() < 0.02 else [],
-        "description": None, "pwd_last_set": "2025-01-01T00:00:00Z",
-        "password_age_days": rng.randint(1, 900), "last_logon": None, "enc_types": None,
-        "primary_group_id": 515 if computer else 513, "is_dc": False, "is_rodc": False,
-        "privileged": rng.random() < 0.001, "privileged_groups": [], "protected_user": False,
+        "description": None,
+        "pwd_last_set": "2025-01-01T00:00:00Z",
+        "password_age_days": rng.randint(1, 900),
+        "last_logon": None,
+        "enc_types": None,
+        "primary_group_id": 515 if computer else 513,
+        "is_dc": False,
+        "is_rodc": False,
+        "privileged": rng.random() < 0.001,
+        "privileged_groups": [],
+        "protected_user": False,
         "created_by_quota": False,
-        "delegation": {"constrained_to": [], "protocol_transition": False,
-                       "unconstrained": "TRUSTED_FOR_DELEGATION" in flags, "rbcd_trustees": []},
+        "delegation": {
+            "constrained_to": [],
+            "protocol_transition": False,
+            "unconstrained": "TRUSTED_FOR_DELEGATION" in flags,
+            "rbcd_trustees": [],
+        },
     }
 
 
@@ -121,10 +149,16 @@ def measure(binding: str, hosts: int, accounts: int, rule_count: int) -> dict[st
     domain_results = list(evaluate_all(rules, [domain]))
     domain_seconds = time.perf_counter() - started
     return {
-        "binding": binding, "rules": len(rules), "host_rules": host_rules, "hosts": hosts,
-        "accounts": accounts, "host_evaluations": host_results,
-        "host_evals_per_s": host_results / host_seconds, "host_seconds": host_seconds,
-        "domain_rules": len(domain_results), "domain_seconds": domain_seconds,
+        "binding": binding,
+        "rules": len(rules),
+        "host_rules": host_rules,
+        "hosts": hosts,
+        "accounts": accounts,
+        "host_evaluations": host_results,
+        "host_evals_per_s": host_results / host_seconds,
+        "host_seconds": host_seconds,
+        "domain_rules": len(domain_results),
+        "domain_seconds": domain_seconds,
         "findings": sum(len(r.findings) for r in domain_results),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -135,32 +169,60 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=10_000)
     parser.add_argument("--accounts", type=int, default=50_000)
     parser.add_argument("--rules", type=int, default=60)
-    parser.add_argument("--other-hosts", type=int, default=None,
-                        help="hosts for cel-python (default: same; it is slow, a smaller sample is fair per-eval)")
+    parser.add_argument(
+        "--other-hosts",
+        type=int,
+        default=None,
+        help="hosts for cel-python (default: same; it is slow, a smaller sample is fair per-eval)",
+    )
     parser.add_argument("--child", choices=["common-expression-language", "cel-python"])
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(args.child, args.hosts, args.accounts, args.rules)))
         return
     results = {}
-    for binding, hosts in (("common-expression-language", args.hosts),
-                           ("cel-python", args.other_hosts or args.hosts)):
+    for binding, hosts in (
+        ("common-expression-language", args.hosts),
+        ("cel-python", args.other_hosts or args.hosts),
+    ):
         out = subprocess.run(
-            [sys.executable, __file__, "--child", binding, "--hosts", str(hosts),
-             "--accounts", str(args.accounts), "--rules", str(args.rules)],
-            check=True, capture_output=True, text=True,
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                binding,
+                "--hosts",
+                str(hosts),
+                "--accounts",
+                str(args.accounts),
+                "--rules",
+                str(args.rules),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         results[binding] = json.loads(out.stdout)
     ours, other = results["common-expression-language"], results["cel-python"]
-    print(f"{'binding':28} {'rules':>5} {'hosts':>6} {'host evals/s':>13} {'domain s':>9} "
-          f"{'findings':>8} {'peak MB':>8}")
+    print(
+        f"{'binding':28} {'rules':>5} {'hosts':>6} {'host evals/s':>13} {'domain s':>9} "
+        f"{'findings':>8} {'peak MB':>8}"
+    )
     for r in (ours, other):
-        print(f"{r['binding']:28} {r['rules']:>5} {r['hosts']:>6} {r['host_evals_per_s']:>13,.0f} "
-              f"{r['domain_seconds']:>9.2f} {r['findings']:>8} {r['peak_rss_mb']:>8.0f}")
-    print(f"ratio host evals/s (ours / cel-python): {ours['host_evals_per_s'] / other['host_evals_per_s']:.1f}x")
-    print(f"ratio domain time (cel-python / ours): {other['domain_seconds'] / ours['domain_seconds']:.1f}x")
+        print(
+            f"{r['binding']:28} {r['rules']:>5} {r['hosts']:>6} {r['host_evals_per_s']:>13,.0f} "
+            f"{r['domain_seconds']:>9.2f} {r['findings']:>8} {r['peak_rss_mb']:>8.0f}"
+        )
+    print(
+        f"ratio host evals/s (ours / cel-python): {ours['host_evals_per_s'] / other['host_evals_per_s']:.1f}x"
+    )
+    print(
+        f"ratio domain time (cel-python / ours): {other['domain_seconds'] / ours['domain_seconds']:.1f}x"
+    )
     if ours["findings"] != other["findings"]:
-        print(f"WARNING: bindings disagree on domain findings: {ours['findings']} vs {other['findings']}")
+        print(
+            f"WARNING: bindings disagree on domain findings: {ours['findings']} vs {other['findings']}"
+        )
 
 
 if __name__ == "__main__":

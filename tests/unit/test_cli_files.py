@@ -59,7 +59,11 @@ def test_collector_script_output_scans_offline(tmp_path: Path) -> None:
 
 
 def test_usage_errors_exit_2_without_a_traceback() -> None:
-    for args in (("scan", "host", "--bogus"), ("rules", "show"), ("--log-level", "loud", "rules", "list")):
+    for args in (
+        ("scan", "host", "--bogus"),
+        ("rules", "show"),
+        ("--log-level", "loud", "rules", "list"),
+    ):
         completed = auditor(*args)
         assert completed.returncode == 2, args
         assert "Traceback" not in completed.stderr, args

@@ -12,8 +12,11 @@ from auditor.journal import Journal, read_journal
 
 
 def doc(name: str) -> FactDocument:
-    return FactDocument(Target(DocumentKind.HOST, name), {"host.roles": Available(["server"])},
-                        "2026-01-01T00:00:00Z")
+    return FactDocument(
+        Target(DocumentKind.HOST, name),
+        {"host.roles": Available(["server"])},
+        "2026-01-01T00:00:00Z",
+    )
 
 
 def test_round_trip_and_torn_tail(tmp_path: Path) -> None:

@@ -62,7 +62,7 @@ def test_all_problems_of_all_files_reported_together() -> None:
     with pytest.raises(RuleLoadError) as caught:
         load_rules([BROKEN])
     files = {p.split(":")[0] for p in caught.value.problems}
-    assert files == {str(BROKEN / n) for n in EXPECTED} | {str(BROKEN / 'dup' / 'same-id.yaml')}
+    assert files == {str(BROKEN / n) for n in EXPECTED} | {str(BROKEN / "dup" / "same-id.yaml")}
 
 
 def test_duplicate_ids_across_files() -> None:

@@ -19,9 +19,24 @@ def statuses(report: Path) -> dict[tuple[str, str], str]:
 
 def scan(config: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "auditor", "scan", "host", "--config", str(config), "-o", str(out),
-         "-f", "json", "--quiet", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "auditor",
+            "scan",
+            "host",
+            "--config",
+            str(config),
+            "-o",
+            str(out),
+            "-f",
+            "json",
+            "--quiet",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -49,5 +64,7 @@ def test_killed_scan_resumes_to_the_same_result(lab: Lab, tmp_path: Path) -> Non
     entries = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
     targets = [e["document"]["target"]["name"] for e in entries if e["type"] == "document"]
     assert len(targets) == len(set(targets)) == len(lab.definition.hosts)  # none collected twice
-    assert statuses(tmp_path / "resumed" / "report.json") == statuses(tmp_path / "reference" / "report.json")
+    assert statuses(tmp_path / "resumed" / "report.json") == statuses(
+        tmp_path / "reference" / "report.json"
+    )
     assert lab.password not in journal.read_text()

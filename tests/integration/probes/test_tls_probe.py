@@ -82,7 +82,9 @@ def test_certificate_facts(
     loaded = issued.load()
     expected_days = (loaded.not_valid_after_utc - dt.datetime.now(dt.UTC)).total_seconds() / 86400
     assert abs(fact["days_left"] - expected_days) < 0.2
-    assert {key: value for key, value in fact.items() if key not in ("chain_error", "days_left")} == {
+    assert {
+        key: value for key, value in fact.items() if key not in ("chain_error", "days_left")
+    } == {
         "thumbprint": issued.thumbprint,
         "subject": subject,
         "issuer": issuer,
