@@ -38,10 +38,22 @@ def compile_expression(expression: str) -> Any:
         raise CelCompileError(expression, str(exc)) from None
 
 
-def run(expression: str, context: Mapping[str, Any]) -> Any:
-    """Evaluate `expression` over `context`; any failure becomes CelEvaluationError."""
+_ERRORS = (KeyError, ValueError, TypeError, RuntimeError, IndexError, ArithmeticError)
+
+
+def prepare(context: Mapping[str, Any]) -> Any:
+    """Convert `context` to CEL values once, for several expressions over the same facts."""
+    try:
+        return cel.Context(variables=dict(context))
+    except _ERRORS as exc:
+        raise CelEvaluationError(f"{type(exc).__name__}: {exc}") from None
+
+
+def run(expression: str, context: Any) -> Any:
+    """Evaluate `expression` over a mapping or a `prepare`d context; failures become
+    CelEvaluationError."""
     program = compile_expression(expression)
     try:
-        return program.execute(dict(context))
-    except (KeyError, ValueError, TypeError, RuntimeError, IndexError, ArithmeticError) as exc:
+        return program.execute(context if isinstance(context, cel.Context) else dict(context))
+    except _ERRORS as exc:
         raise CelEvaluationError(f"{type(exc).__name__}: {exc}") from None

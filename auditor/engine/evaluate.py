@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.engine.cel import CelEvaluationError, compile_expression, run
+from auditor.engine.cel import CelEvaluationError, compile_expression, prepare, run
 from auditor.facts.model import Available, FactDocument, Source, Unavailable
 from auditor.results.model import Finding, RuleResult
 from auditor.rules.model import ObjectSelector, RegistrySetting, Rule, Status
@@ -95,14 +95,14 @@ def _context(
     return context, sources
 
 
-def _eval(expression: str, context: Mapping[str, Any], what: str) -> Any:
+def _eval(expression: str, context: Any, what: str) -> Any:
     try:
         return run(expression, context)
     except CelEvaluationError as exc:
         raise _Undecided(f"{what} could not be evaluated: {exc}") from None
 
 
-def _eval_bool(expression: str, context: Mapping[str, Any], what: str) -> bool:
+def _eval_bool(expression: str, context: Any, what: str) -> bool:
     value = _eval(expression, context, what)
     if value is None:
         raise _Undecided(f"{what} is undecided on the facts available")
@@ -197,10 +197,14 @@ def evaluate(rule: Rule, doc: FactDocument, params: Mapping[str, Any] | None = N
         if _outside_roles(rule, doc):
             return result(Status.NOT_APPLICABLE, reason="outside the rule's roles")
         context, sources = _context(rule, doc, params or {})
-        if rule.scope.when is not None and not _eval_bool(rule.scope.when, context, "scope.when"):
+        try:
+            bound = prepare(context)  # converted once for scope, evidence and condition
+        except CelEvaluationError as exc:
+            raise _Undecided(f"facts could not be given to CEL: {exc}") from None
+        if rule.scope.when is not None and not _eval_bool(rule.scope.when, bound, "scope.when"):
             return result(Status.NOT_APPLICABLE, reason="outside the rule's scope", sources=sources)
         evidence = {
-            label: _eval(expr, context, f"evidence '{label}'")
+            label: _eval(expr, bound, f"evidence '{label}'")
             for label, expr in rule.evidence.items()
         }
         if rule.objects is not None:
@@ -216,7 +220,7 @@ def evaluate(rule: Rule, doc: FactDocument, params: Mapping[str, Any] | None = N
                 findings=tuple(findings),
             )
         assert rule.condition is not None
-        if _eval_bool(rule.condition, context, "condition"):
+        if _eval_bool(rule.condition, bound, "condition"):
             return result(Status.PASS, evidence=evidence, sources=sources)
         finding = Finding(None, None, rule.severity, evidence)
         return result(Status.FAIL, evidence=evidence, sources=sources, findings=(finding,))

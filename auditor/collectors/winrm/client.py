@@ -170,6 +170,8 @@ class WinRMCollector:
             read_timeout=int(s.read_timeout),
             operation_timeout=s.operation_timeout,
             proxy=s.proxy,
+            # Only the configured proxy: an environment proxy must not carry credentials silently.
+            no_proxy=s.proxy is None,
             reconnection_retries=0,
             **kwargs,
         )

@@ -213,3 +213,23 @@ def test_host_groups_add_roles_and_parameters(lab: Lab) -> None:
         Status.PASS
     ]  # an approved jump host may use CredSSP
     assert dataclasses.is_dataclass(docs[0].target)
+
+
+def test_environment_proxies_are_not_used(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a configured proxy may carry the scanner's traffic (and credentials)."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.9:9")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    rules = [r for r in host_rules() if r.id == "winrm-service-basic-auth"]
+    targets = targets_from(
+        ["fs01.corp.auditor.test", "jump01.corp.auditor.test"], lab.config.names, ()
+    )
+    docs = scanning.collect_hosts(
+        targets,
+        scanning.host_settings(lab.config, scanning.Overrides()),
+        scanning.credentials(lab.config, scanning.Overrides()),
+        rules,
+        2,
+    ).documents
+    assert [d.failure for d in docs] == [None, None]
