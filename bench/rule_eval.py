@@ -111,6 +111,27 @@ def domain_document(rules: list[Rule], accounts: int, rng: random.Random) -> Fac
     return FactDocument(Target(DocumentKind.DOMAIN, "corp.test"), facts, "2026-01-01T00:00:00Z")
 
 
+def to_python(value: Any) -> Any:
+    """cel-python's values as the engine expects them (its BoolType is an int subclass)."""
+    from celpy import celtypes
+
+    if isinstance(value, celtypes.BoolType):
+        return bool(value)
+    if isinstance(value, celtypes.MapType):
+        return {to_python(k): to_python(v) for k, v in value.items()}
+    if isinstance(value, celtypes.ListType):
+        return [to_python(v) for v in value]
+    if isinstance(value, celtypes.NullType) or value is None:
+        return None
+    if isinstance(value, celtypes.StringType):
+        return str(value)
+    if isinstance(value, celtypes.IntType | celtypes.UintType):
+        return int(value)
+    if isinstance(value, celtypes.DoubleType):
+        return float(value)
+    return value
+
+
 def use_celpy() -> None:
     """Swap the engine's CEL runner for cel-python (celpy), the pure-Python binding."""
     import celpy
@@ -129,9 +150,10 @@ def use_celpy() -> None:
             raise engine.CelEvaluationError(str(exc)) from None
         if isinstance(result, Exception):
             raise engine.CelEvaluationError(str(result))
-        return json.loads(json.dumps(result, default=str)) if result is not None else None
+        return to_python(result)
 
     engine.run = run  # type: ignore[assignment]
+    engine.prepare = dict  # type: ignore[assignment]  # cel-python takes plain mappings
 
 
 def measure(binding: str, hosts: int, accounts: int, rule_count: int) -> dict[str, Any]:
