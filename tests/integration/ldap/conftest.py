@@ -74,7 +74,7 @@ def _claim(stack: ExitStack) -> str:
 
 
 def _extras(dc: SambaDC, sid_of_jsmith: str) -> list[dict[str, Any]]:
-    """What the spec cannot say: a big group, an RODC, a quota-made computer, DC RBCD, SPNs."""
+    """What the spec cannot say: a big group, an RODC, a quota-made computer, DC RBCD."""
     realm = dc.realm
     ops = build_bulk_plan(realm, BIG_GROUP_MEMBERS, 0, "big")
     ops.append(
@@ -114,24 +114,6 @@ def _extras(dc: SambaDC, sid_of_jsmith: str) -> list[dict[str, Any]]:
         }
     )
     ops.append({"op": "allow_to_act", "target": f"sam:{dc.dc_name}$", "principals": ["id:quota"]})
-    # The lab DC runs without the dnsupdate service, whose samba_spnupdate would register
-    # the DC's ldap/ SPNs: without them the KDC knows no ldap/<dc> and GSSAPI binds fail.
-    fqdn, name = dc.fqdn, dc.dc_name
-    ops.append(
-        {
-            "op": "replace",
-            "target": f"sam:{name}$",
-            "attr": "servicePrincipalName",
-            "values": [
-                f"HOST/{fqdn}",
-                f"HOST/{name}",
-                f"HOST/{fqdn}/{fqdn}",
-                f"ldap/{fqdn}",
-                f"ldap/{name}",
-                f"ldap/{fqdn}/{realm}",
-            ],
-        }
-    )
     return ops
 
 
