@@ -10,6 +10,7 @@ from typing import Any
 
 import jsonschema
 
+from auditor.credentials import REFERENCE_PREFIXES
 from auditor.errors import InputError
 from auditor.yamlio import LineDict, YamlProblem, line_of, load_file
 
@@ -123,7 +124,6 @@ SCHEMA: dict[str, Any] = {
         "fail_on": {"enum": ["info", "low", "medium", "high", "critical"]},
     },
 }
-_PASSWORD_REFERENCES = ("env:", "file:", "keyring:", "prompt", "ticket-cache")
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,7 @@ def parse_config(data: Any, origin: Path | None) -> ScanConfig:
         )
     credentials = data.get("credentials") or {}
     password = credentials.get("password") if isinstance(credentials, dict) else None
-    literal = isinstance(password, str) and not password.startswith(_PASSWORD_REFERENCES)
+    literal = isinstance(password, str) and not password.startswith(REFERENCE_PREFIXES)
     if literal and not credentials.get("allow_literal_password"):
         problems.append(
             f"{where}:{_line_for(data, ['credentials', 'password'])}: credentials.password must be "

@@ -10,6 +10,9 @@ from pathlib import Path
 from auditor.errors import InputError
 from auditor.logs import register_secret
 
+# The references `from_reference` resolves; anything else in a password field is a literal.
+REFERENCE_PREFIXES = ("env:", "file:", "keyring:", "prompt", "ticket-cache")
+
 
 @dataclass(frozen=True)
 class Secret:

@@ -10,8 +10,14 @@ from auditor.errors import InputError
 
 
 def read_json(path: Path) -> Any:
+    return read_json_text(path)[1]
+
+
+def read_json_text(path: Path) -> tuple[str, Any]:
+    """The file's text and its parsed value, for callers that also need the text."""
     try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
+        text = path.read_text(encoding="utf-8-sig")
+        return text, json.loads(text)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -14,7 +14,7 @@ from auditor.collectors.host import HostScanSettings, HostTarget, collect_host
 from auditor.collectors.winrm.client import AuthMethod, WinRMSettings
 from auditor.collectors.winrm.request import build_request, request_json
 from auditor.config import ScanConfig
-from auditor.credentials import Credentials, Secret, from_reference
+from auditor.credentials import REFERENCE_PREFIXES, Credentials, Secret, from_reference
 from auditor.errors import InputError
 from auditor.facts.model import DocumentKind, FactDocument
 from auditor.fleet import FleetOutcome, collect_all
@@ -63,9 +63,7 @@ def credentials(config: ScanConfig, overrides: Overrides) -> Credentials:
     section = config.section("credentials")
     username = overrides.username or section.get("username")
     reference = overrides.password_ref or section.get("password")
-    if reference and not str(reference).startswith(
-        ("env:", "file:", "keyring:", "prompt", "ticket-cache")
-    ):
+    if reference and not str(reference).startswith(REFERENCE_PREFIXES):
         # The configuration loader only lets a literal through with allow_literal_password.
         return Credentials(username, Secret(str(reference)), "literal (allow_literal_password)")
     if reference == "ticket-cache":

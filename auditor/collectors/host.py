@@ -16,7 +16,9 @@ from auditor.collectors.winrm.client import (
     script_unavailable,
 )
 from auditor.collectors.winrm.wsman_config import CONFIG_FACTS
+from auditor.config import HostGroup
 from auditor.credentials import Credentials
+from auditor.facts.io import write_document
 from auditor.facts.model import (
     Available,
     DocumentKind,
@@ -146,7 +148,7 @@ def collect_host(
 
 
 def targets_from(
-    names: Sequence[str], name_map: dict[str, str], groups: Sequence[Any]
+    names: Sequence[str], name_map: dict[str, str], groups: Sequence[HostGroup]
 ) -> list[HostTarget]:
     """Hosts by name, addresses from the map, extra roles from the matching host groups."""
     out = []
@@ -157,8 +159,6 @@ def targets_from(
 
 
 def save_document(doc: FactDocument, directory: Path) -> Path:
-    from auditor.facts.io import write_document
-
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{doc.target.name}.json"
     write_document(doc, path)

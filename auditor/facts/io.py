@@ -60,7 +60,11 @@ def document_from_json(raw: Any, origin: str) -> FactDocument:
 
 def load_documents(path: Path) -> list[FactDocument]:
     """A file holds one facts document or a JSON list of them."""
-    raw = read_json(path)
+    return documents_from_json(read_json(path), path)
+
+
+def documents_from_json(raw: Any, path: Path) -> list[FactDocument]:
+    """One facts document or a list of them, already parsed from `path`."""
     items = raw if isinstance(raw, list) else [raw]
     return [
         document_from_json(item, f"{path}[{i}]" if isinstance(raw, list) else str(path))

@@ -108,10 +108,14 @@ class FactDocument:
     registry: Mapping[str, Fact] = field(default_factory=dict)
     # Why nothing could be gathered at all (host unreachable, bind refused); None when reached.
     failure: Unavailable | None = None
+    _registry_index: Mapping[str, Fact] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "facts", MappingProxyType(dict(self.facts)))
         object.__setattr__(self, "registry", MappingProxyType(dict(self.registry)))
+        # Windows paths ignore case: one lookup key per stored value, computed once.
+        index = {registry_key(path): fact for path, fact in self.registry.items()}
+        object.__setattr__(self, "_registry_index", index)
 
     def get(self, name: str) -> Fact:
         """The fact `name`; a fact never gathered is unavailable, not absent."""
@@ -123,10 +127,9 @@ class FactDocument:
         return Unavailable(Reason.NOT_COLLECTED, f"{name} was not collected")
 
     def get_registry(self, path: str) -> Fact:
-        wanted = registry_key(path)
-        for stored, fact in self.registry.items():
-            if registry_key(stored) == wanted:
-                return fact
+        found = self._registry_index.get(registry_key(path))
+        if found is not None:
+            return found
         if self.failure is not None:
             return self.failure
         return Unavailable(Reason.NOT_COLLECTED, f"registry value {path} was not collected")

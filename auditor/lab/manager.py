@@ -16,6 +16,7 @@ import yaml
 
 from auditor.errors import InputError
 from auditor.lab.definition import SCAN_ACCOUNT, LabDefinition, load_definition, scale_hosts
+from auditor.lab.directory_seed import seed
 from auditor.lab.domain_spec import UserSpec
 from auditor.lab.hostd import READY_FILE
 from auditor.lab.runtime import LabState
@@ -165,8 +166,6 @@ def up(
             if not dc.is_running():
                 dc.start()
             if fresh:
-                from auditor.lab.directory_seed import seed
-
                 seed(dc, spec)
             domain_sid = _domain_sid(dc)
         except SambaError as exc:

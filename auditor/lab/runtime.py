@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from auditor.lab.definition import SCAN_ACCOUNT, LabDefinition, load_definition, scale_hosts
 from auditor.lab.hosts import HostProfile
 from auditor.lab.pki import CertKind, IssuedCert, LabCA, create_ca, issue_host_cert, thumbprint
@@ -77,8 +79,7 @@ def _certificate(ca: LabCA, pki: Path, fqdn: str, kind: CertKind, purpose: str) 
     stem = f"{fqdn}-{purpose}"
     cert, key = pki / f"{stem}.pem", pki / f"{stem}.key"
     if cert.exists() and key.exists():
-        issued = IssuedCert(cert, key, "")
-        return IssuedCert(cert, key, thumbprint(issued.load()))
+        return IssuedCert(cert, key, thumbprint(x509.load_pem_x509_certificate(cert.read_bytes())))
     return issue_host_cert(ca, pki, fqdn, kind, file_stem=stem)
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from auditor.collectors.winrm.response import CollectorResponseError, parse_response
 from auditor.errors import InputError
-from auditor.facts.io import load_documents
+from auditor.facts.io import documents_from_json
 from auditor.facts.model import Available, DocumentKind, FactDocument, Target
+from auditor.jsonfile import read_json_text
 
 NOT_BY_SCRIPT = "WinRM's own configuration is read over WS-Man, not by the script"
 
@@ -18,9 +18,8 @@ def is_collector_output(raw: Any) -> bool:
     return isinstance(raw, dict) and "sections" in raw and "registry" in raw and "target" not in raw
 
 
-def document_from_collector_output(text: str, origin: Path) -> FactDocument:
+def document_from_collector_output(text: str, raw: dict[str, Any], origin: Path) -> FactDocument:
     """Host facts from a collect.ps1 answer; facts it cannot carry stay unavailable (not_collected)."""
-    raw = json.loads(text)
     try:
         facts, registry = parse_response(text, list(raw.get("sections", {})))
     except CollectorResponseError as exc:
@@ -46,11 +45,7 @@ def document_from_collector_output(text: str, origin: Path) -> FactDocument:
 
 def load_any(path: Path) -> list[FactDocument]:
     """A facts document (or list of them), or a collector script's raw output."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-        raw = json.loads(text)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return load_documents(path)  # reports the problem with the file's name and line
+    text, raw = read_json_text(path)  # a bad file is reported with its name and line
     if is_collector_output(raw):
-        return [document_from_collector_output(text, path)]
-    return load_documents(path)
+        return [document_from_collector_output(text, raw, path)]
+    return documents_from_json(raw, path)
