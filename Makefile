@@ -1,5 +1,8 @@
-# The README's commands. `make demo` and `make test` both start by installing what they need.
+# The README's commands. `make demo` and `make test` both start by installing what they need
+# (scripts/setup: Debian packages, then the project into .venv), then run from .venv.
 .PHONY: setup demo test lint
+VENV := .venv/bin
+export PATH := $(CURDIR)/$(VENV):$(PATH)
 
 setup:
 	./scripts/setup
@@ -8,9 +11,9 @@ demo: setup
 	./scripts/demo
 
 test: setup lint
-	python3 -m pytest -q
+	$(VENV)/python -m pytest -q
 
 lint:
-	python3 -m ruff check .
-	python3 -m ruff format --check auditor
-	python3 -m mypy
+	$(VENV)/python -m ruff check .
+	$(VENV)/python -m ruff format --check auditor
+	$(VENV)/python -m mypy

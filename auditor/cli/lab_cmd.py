@@ -15,7 +15,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 DIR_OPTION = typer.Option(Path("auditor-lab"), "--dir", help="Folder holding the lab's state.")
-console = Console()
+console = Console(soft_wrap=True)  # paths stay whole, whatever the width
 
 
 def _print(status: manager.LabStatus) -> None:
@@ -42,6 +42,8 @@ def up(
     """Provision (first time) and start the lab; write a scan configuration for it."""
     started = time.monotonic()
     status = manager.up(directory, definition, hosts, with_dc=not no_dc)
+    if status.rebuilt_dc:
+        console.print("the DC an earlier `lab up` left unfinished was deleted and made anew")
     _print(status)
     console.print(f"up in {time.monotonic() - started:.1f}s")
 
@@ -55,5 +57,6 @@ def status(directory: Path = DIR_OPTION) -> None:
 @app.command("down")
 def down(directory: Path = DIR_OPTION) -> None:
     """Stop the lab's DC and hosts (the state folder stays for the next `up`)."""
-    manager.down(directory)
+    if manager.down(directory):
+        console.print(f"deleted {directory / 'dc'}: a DC an earlier `lab up` left unfinished")
     console.print(f"lab {directory} stopped")

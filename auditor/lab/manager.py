@@ -20,10 +20,13 @@ from auditor.lab.directory_seed import seed
 from auditor.lab.domain_spec import UserSpec
 from auditor.lab.hostd import READY_FILE
 from auditor.lab.runtime import LabState
-from auditor.lab.samba import SambaDC, SambaError, generate_password
+from auditor.lab.samba import STATE_FILE, SambaDC, SambaError, discard, generate_password
 
 SCAN_CONFIG = "scan.yaml"
 PID_FILE = "hostd.pid"
+# Written once the DC is provisioned, started and seeded: without it the DC directory is
+# whatever a failed or interrupted `lab up` left, and is rebuilt rather than trusted.
+DC_READY = "dc-ready"
 # Without a DC the hosts still need a domain SID for their local group members.
 OFFLINE_DOMAIN_SID = "S-1-5-21-1000000000-2000000000-3000000000"
 
@@ -35,6 +38,7 @@ class LabStatus:
     hosts_running: bool
     hosts: int
     scan_config: Path
+    rebuilt_dc: bool = False  # an unfinished DC from an earlier `up` was deleted and made anew
 
 
 def _with_scan_account(definition: LabDefinition, password: str) -> LabDefinition:
@@ -155,18 +159,23 @@ def up(
     )
     password = _password(seed_state)
     dc = None
+    rebuilt_dc = False
     domain_sid = OFFLINE_DOMAIN_SID
     if with_dc:
         spec = _with_scan_account(definition, password).domain
         dc = SambaDC.for_domain(directory / "dc", spec)
+        ready = directory / DC_READY
         try:
-            fresh = not dc.is_provisioned
-            if fresh:
+            if not (ready.exists() and dc.is_provisioned):
+                ready.unlink(missing_ok=True)
+                rebuilt_dc = dc.directory.exists()
+                discard(dc.directory)
                 dc.provision()
-            if not dc.is_running():
                 dc.start()
-            if fresh:
                 seed(dc, spec)
+                ready.touch()
+            elif not dc.is_running():
+                dc.start()
             domain_sid = _domain_sid(dc)
         except SambaError as exc:
             raise InputError(f"lab DC: {exc}") from None
@@ -175,7 +184,7 @@ def up(
     _start_hosts(state, timeout)
     config = write_scan_config(state, definition, dc)
     return LabStatus(
-        directory, dc.is_running() if dc else None, True, len(definition.hosts), config
+        directory, dc.is_running() if dc else None, True, len(definition.hosts), config, rebuilt_dc
     )
 
 
@@ -216,7 +225,10 @@ def status(directory: Path) -> LabStatus:
         raise InputError(
             f"{directory}: no lab here; run `auditor lab up --dir {directory}`"
         ) from None
-    dc_running = SambaDC.open(directory / "dc").is_running() if state.with_dc else None
+    dc_running = None
+    if state.with_dc:
+        ready = (directory / DC_READY).exists() and (directory / "dc" / STATE_FILE).is_file()
+        dc_running = ready and SambaDC.open(directory / "dc").is_running()
     hosts_running = (
         _pid_alive(directory / PID_FILE) is not None and (directory / READY_FILE).exists()
     )
@@ -229,8 +241,12 @@ def status(directory: Path) -> LabStatus:
     )
 
 
-def down(directory: Path, timeout: float = 30.0) -> None:
-    """Stop the hosts daemon and the DC; leaves the lab directory for the next `up`."""
+def down(directory: Path, timeout: float = 30.0) -> bool:
+    """Stop the hosts daemon and the DC; leaves the lab directory for the next `up`.
+
+    A DC that `up` never finished is deleted with its processes (True is returned), so the
+    next `up` starts clean.
+    """
     directory = directory.resolve()
     pid = _pid_alive(directory / PID_FILE)
     if pid is not None:
@@ -241,8 +257,13 @@ def down(directory: Path, timeout: float = 30.0) -> None:
         if _pid_alive(directory / PID_FILE):
             os.killpg(pid, signal.SIGKILL)
     (directory / PID_FILE).unlink(missing_ok=True)
-    if (directory / "dc").exists():
-        try:
-            SambaDC.open(directory / "dc").stop()
-        except SambaError as exc:
-            raise InputError(f"lab DC: {exc}") from None
+    dc_dir = directory / "dc"
+    try:
+        if (directory / DC_READY).exists() and (dc_dir / STATE_FILE).is_file():
+            SambaDC.open(dc_dir).stop()
+            return False
+        discarded = dc_dir.exists()
+        discard(dc_dir)
+        return discarded
+    except SambaError as exc:
+        raise InputError(f"lab DC: {exc}") from None

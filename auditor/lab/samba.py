@@ -7,6 +7,7 @@ import ipaddress
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import ssl
@@ -27,11 +28,30 @@ HELPERS_DIR = Path(__file__).with_name("samba_helpers")
 # as fast (0.5 s instead of 1 s; first start 1.8 s instead of 4 s) with half the processes.
 DEFAULT_SERVICES = ("ldap", "cldap", "kdc")
 STATE_FILE = "lab-dc.json"
+# What `samba-tool domain provision --targetdir` and this module create in a DC directory:
+# a directory holding only these is a lab DC's, and may be deleted when half-made.
+_DC_ENTRIES = frozenset(
+    {"etc", "run", "log", "private", "state", "cache", "bind-dns", "lock", STATE_FILE}
+)
+# Debian's samba-ad-provision ships the schema files provision reads (not installed as a
+# mere recommendation of samba-ad-dc).
+SAMBA_SETUP_DIR = Path("/usr/share/samba/setup")
 # AF_UNIX paths are limited to 108 bytes; Samba adds up to ~25 under run/.
 _MAX_DIR_LENGTH = 70
+# The lab's own share of scripts/setup's packages (a test keeps the two lists in step).
+LAB_PACKAGES = (
+    "samba",
+    "samba-ad-dc",
+    "samba-ad-provision",
+    "samba-dsdb-modules",
+    "python3-samba",
+    "winbind",
+    "iproute2",
+    "openssl",
+)
 _MISSING_SAMBA = (
-    "The lab needs Debian's Samba AD DC: apt-get install samba samba-ad-dc "
-    "samba-dsdb-modules winbind krb5-user ldap-utils iproute2"
+    "the lab needs Debian's Samba AD DC: run scripts/setup, or apt-get install "
+    "--no-install-recommends " + " ".join(LAB_PACKAGES)
 )
 
 
@@ -182,6 +202,7 @@ class SambaDC:
         """Create the domain; refuses a directory that already holds anything."""
         if self.directory.exists() and any(self.directory.iterdir()):
             raise SambaError(f"{self.directory}: not empty; provision into a new directory")
+        check_installed(self.directory)
         password = self._admin_password or generate_password()
         d = self.directory
         for sub in ("etc", "run", "log", "private"):
@@ -363,6 +384,63 @@ class SambaDC:
             raise SambaError(
                 f"{self.directory}: {name}: unreadable output: {result.stdout[-500:]!r}"
             ) from exc
+
+
+def check_installed(directory: Path) -> None:
+    """Fail before provisioning, not halfway through it, when Samba is missing or incomplete."""
+    missing = [name for name in ("samba-tool", "samba") if shutil.which(name) is None]
+    if not (SAMBA_SETUP_DIR / "ad-schema").is_dir():
+        missing.append(f"{SAMBA_SETUP_DIR}/ad-schema")
+    if not SAMBA_PYTHON.is_file():
+        missing.append(str(SAMBA_PYTHON))
+    if missing:
+        raise SambaError(f"{directory}: {', '.join(missing)} not found; {_MISSING_SAMBA}")
+
+
+def discard(directory: Path, timeout: float = 30.0) -> None:
+    """Delete a DC directory a failed or interrupted provision left, and whatever runs from it.
+
+    Only a directory holding nothing but what provisioning makes is deleted, so a mistyped
+    --dir never costs the user their files.
+    """
+    directory = directory.resolve()
+    if not directory.exists():
+        return
+    foreign = sorted(e.name for e in directory.iterdir() if e.name not in _DC_ENTRIES)
+    if foreign:
+        raise SambaError(
+            f"{directory}: holds {', '.join(foreign)}, which a lab DC never has; "
+            "not deleting it: remove or move that directory yourself"
+        )
+    stray = processes_of(directory)
+    for pid in stray:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while any(_alive(pid) for pid in stray):
+        if time.monotonic() > deadline:
+            raise SambaError(f"{directory}: processes {stray} did not exit")
+        time.sleep(0.05)
+    shutil.rmtree(directory)
+
+
+def processes_of(directory: Path) -> list[int]:
+    """Processes working on this DC directory: samba run from it, samba-tool provisioning it."""
+    target = f"--targetdir={directory}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            exe = Path(os.readlink(entry / "exe")).name
+            cwd = os.readlink(entry / "cwd")
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ours = (exe == "samba" and cwd == str(directory)) or target in argv
+        if ours and _alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
 
 
 def generate_password() -> str:

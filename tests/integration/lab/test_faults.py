@@ -16,6 +16,7 @@ from auditor.engine.scan import build_result, exit_code
 from auditor.errors import ExitCode
 from auditor.facts.model import DocumentKind, Reason
 from auditor.lab.definition import load_definition
+from auditor.lab.pki import create_ca
 from auditor.results.model import ScanResult, TargetStatus
 from auditor.rules.model import Severity, Status
 from tests.integration.lab.conftest import Lab, relocated, start_lab
@@ -133,13 +134,9 @@ def test_basic_over_http_is_refused_before_any_packet(faulty_lab: Lab) -> None:
 def test_certificate_validation_failure_stops_the_host_unless_insecure(
     faulty_lab: Lab, tmp_path: Path
 ) -> None:
+    other_ca = create_ca(tmp_path / "other-ca", "Some Other Root CA")  # not the lab's issuer
     raw = dict(faulty_lab.config.raw)
-    raw["winrm"] = {
-        **raw["winrm"],
-        "transport": "https",
-        "ca_bundle": str(tmp_path / "nothing.pem"),
-    }
-    (tmp_path / "nothing.pem").write_text(Path("/etc/ssl/certs/ca-certificates.crt").read_text())
+    raw["winrm"] = {**raw["winrm"], "transport": "https", "ca_bundle": str(other_ca.cert_path)}
     config = parse_config(raw, None)
     rules = [r for r in scanning.select_rules(config) if r.id == "winrm-service-basic-auth"]
     targets = targets_from(["srv-hardened.corp.auditor.test"], config.names, ())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import re
 import uuid
 import xml.etree.ElementTree as ET
@@ -17,17 +16,11 @@ from pypsrp.exceptions import WinRMTransportError, WSManFaultError
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import NAMESPACES, SelectorSet, WSMan
 
-RECORDINGS = Path(
-    os.environ.get("AUDITOR_PYPSRP_RECORDINGS", "/work/shared/recordings/pypsrp-windows")
-)
+RECORDINGS = Path(__file__).resolve().parents[2] / "data" / "recordings" / "pypsrp-windows"
 SHELL = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
 CONFIG = "http://schemas.microsoft.com/wbem/wsman/1/config"
 ACTIVITY_ID = "{http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd}ActivityId"
 ACTION = re.compile(r"Action[^>]*>[^<]*/([A-Za-z]+)</")
-
-pytestmark = pytest.mark.skipif(
-    not RECORDINGS.is_dir(), reason=f"pypsrp recordings not found at {RECORDINGS}"
-)
 
 Shape = tuple[frozenset[tuple[str, str]], frozenset[tuple[str, tuple[str, ...]]]]
 

@@ -16,7 +16,7 @@ from auditor.collectors.winrm.wsman_config import (
 )
 from auditor.facts.model import Available, Reason, Source, Unavailable
 
-RECORDINGS = Path(__file__).resolve().parents[4] / "shared" / "recordings" / "pypsrp-windows"
+RECORDINGS = Path(__file__).resolve().parents[2] / "data" / "recordings" / "pypsrp-windows"
 
 
 def recorded_config_body() -> ET.Element:
