@@ -107,9 +107,15 @@ def after_scan(
     result = outcome.result
     if store_path is not None:
         with Store(store_path) as store:
+            # Compare first, record second: a stored scan that does not read back ends the
+            # command before this one is recorded, never after (with no report written).
+            history = build_history_view(store, result)
             scan_id = store.record(result)
-            history = build_history_view(store, result, scan_id=scan_id)
-        result = dataclasses.replace(result, history=history)
+        *earlier, this = history.trend
+        trend = (*earlier, dataclasses.replace(this, scan_id=scan_id))
+        result = dataclasses.replace(
+            result, history=dataclasses.replace(history, scan_id=scan_id, trend=trend)
+        )
     if summary_json is not None:
         _write_json(summary_json, summary(result, outcome))
     return result

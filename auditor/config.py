@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
-from collections.abc import Mapping
+import ssl
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 
 from auditor.credentials import REFERENCE_PREFIXES
 from auditor.errors import InputError
+from auditor.facts.io import MAX_NAME_LENGTH
+from auditor.reports.formats import OutputFormat
 from auditor.yamlio import LineDict, YamlProblem, line_of, load_file
 
+if TYPE_CHECKING:
+    from auditor.rules.model import Rule
+
 _STR = {"type": "string", "minLength": 1}
+# Host names and domain names: a DNS name has at most 253 characters.
+_NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}
 _NUM = {"type": "number", "exclusiveMinimum": 0}
 _STRS = {"type": "array", "items": _STR}
 SCHEMA: dict[str, Any] = {
@@ -25,11 +34,16 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "required": ["name"],
-            "properties": {"name": _STR, "dc": _STR},
+            "properties": {"name": _NAME, "dc": _NAME},
         },
         "names": {
             "type": "object",
-            "additionalProperties": {"type": "string", "pattern": r"^[0-9a-fA-F:.]+$"},
+            "propertyNames": {"maxLength": MAX_NAME_LENGTH},
+            "additionalProperties": {
+                "type": "string",
+                "maxLength": 45,  # the longest textual IPv6 address
+                "pattern": r"^[0-9a-fA-F:.]+$",
+            },
         },
         "credentials": {
             "type": "object",
@@ -68,6 +82,7 @@ SCHEMA: dict[str, Any] = {
                 "proxy": _STR,
                 "certificate_pem": _STR,
                 "certificate_key_pem": _STR,
+                "max_answer_mb": {"type": "integer", "minimum": 1, "maximum": 1024},
             },
         },
         "probes": {
@@ -75,7 +90,7 @@ SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {"enabled": {"type": "boolean"}, "timeout": _NUM},
         },
-        "hosts": _STRS,
+        "hosts": {"type": "array", "items": _NAME},
         "inventory": {
             "type": "object",
             "additionalProperties": False,
@@ -111,7 +126,11 @@ SCHEMA: dict[str, Any] = {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["hosts"],
-                "properties": {"hosts": _STRS, "roles": _STRS, "parameters": {"type": "object"}},
+                "properties": {
+                    "hosts": {"type": "array", "items": _NAME},
+                    "roles": _STRS,
+                    "parameters": {"type": "object", "additionalProperties": {"type": "object"}},
+                },
             },
         },
         "output": {
@@ -177,6 +196,29 @@ def _line_for(data: Any, path: list[Any]) -> int:
     return line
 
 
+_MAX_MESSAGE = 200  # characters of a schema message: a hostile value must not flood stderr
+
+
+def _format_problems(data: Mapping[str, Any], where: str) -> list[str]:
+    """Unknown report formats, found now rather than after an hour of collection."""
+    known = {f.value for f in OutputFormat}
+    formats = (data.get("output") or {}).get("formats", [])
+    return [
+        f"{where}:{_line_for(data, ['output', 'formats', i])}: output.formats: unknown format "
+        f"{value[:40]!r} (known: {', '.join(f.value for f in OutputFormat)})"
+        for i, value in enumerate(formats)
+        if value.lower() not in known
+    ]
+
+
+def _password_beside(reference: str, origin: Path) -> str:
+    """A relative `file:` reference is relative to the configuration's folder, like every path."""
+    kind, _, name = reference.partition(":")
+    if kind != "file" or not name or name.startswith("~") or Path(name).is_absolute():
+        return reference
+    return f"file:{origin.parent / name}"
+
+
 def parse_config(data: Any, origin: Path | None) -> ScanConfig:
     where = str(origin) if origin else "<config>"
     if data is None:
@@ -190,9 +232,17 @@ def parse_config(data: Any, origin: Path | None) -> ScanConfig:
         message = error.message
         if error.validator == "additionalProperties":
             message = f"unknown key: {message.split('(')[-1].rstrip(')')}"
+        elif error.validator == "maxLength":  # never echo the over-long value itself
+            message = f"longer than {error.validator_value} characters"
+        elif list(error.absolute_path) == ["credentials", "password"]:  # nor a password
+            message = "must be text: a reference such as env:VAR (the value is not shown)"
+        if len(message) > _MAX_MESSAGE:
+            message = message[:_MAX_MESSAGE] + "..."
         problems.append(
             f"{where}:{_line_for(data, list(error.absolute_path))}: {dotted}: {message}"
         )
+    if not problems:
+        problems.extend(_format_problems(data, where))
     credentials = data.get("credentials") or {}
     password = credentials.get("password") if isinstance(credentials, dict) else None
     literal = isinstance(password, str) and not password.startswith(REFERENCE_PREFIXES)
@@ -204,6 +254,8 @@ def parse_config(data: Any, origin: Path | None) -> ScanConfig:
         )
     if problems:
         raise InputError("\n".join(problems))
+    if origin is not None and isinstance(password, str):
+        credentials["password"] = _password_beside(password, origin)
     groups = tuple(
         HostGroup(
             name, tuple(g.get("hosts", ())), tuple(g.get("roles", ())), g.get("parameters", {})
@@ -223,3 +275,96 @@ def load_config(path: Path | None) -> ScanConfig:
         raise InputError(f"{path}: no such configuration file") from None
     except YamlProblem as exc:
         raise InputError(f"{path}:{exc.line}: {exc.message}") from None
+
+
+# The local files each section names, read only once hosts are being collected.
+_LOCAL_FILES = {
+    "ldap": ("ca_bundle",),
+    "winrm": ("ca_bundle", "certificate_pem", "certificate_key_pem"),
+}
+
+
+def _file_problem(path: Path, ca_bundle: bool) -> str | None:
+    if not path.is_file():
+        return f"{path} is not a file" if path.exists() else f"{path} does not exist"
+    try:
+        if ca_bundle:
+            ssl.create_default_context(cafile=str(path))
+        else:
+            path.open("rb").close()
+    except ssl.SSLError as exc:
+        return f"{path} holds no usable PEM CA certificate ({exc.reason or exc})"
+    except OSError as exc:
+        return f"{path}: cannot read it: {exc.strerror}"
+    return None
+
+
+def check_local_files(config: ScanConfig, sections: Iterable[str] = tuple(_LOCAL_FILES)) -> None:
+    """The CA bundles and certificates the configuration names can be read, checked before any
+    host is contacted: one configuration error, not the same failure on every host."""
+    where = str(config.path) if config.path else "<config>"
+    problems = []
+    for section in sections:
+        for key in _LOCAL_FILES[section]:
+            path = config.path_value(section, key)
+            problem = None if path is None else _file_problem(path.absolute(), key == "ca_bundle")
+            if problem is not None:
+                line = _line_for(config.raw, [section, key])
+                problems.append(f"{where}:{line}: {section}.{key}: {problem}")
+    if problems:
+        raise InputError("\n".join(problems))
+
+
+def _suggest(value: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(value[:100], sorted(known), n=3)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def check_rule_references(config: ScanConfig, rules: Sequence[Rule]) -> None:
+    """Rule ids, areas, tags and parameter names in the configuration must exist: a typo would
+    silently keep a rule on, off, or at its default threshold."""
+    where = str(config.path) if config.path else "<config>"
+    by_id = {r.id: r for r in rules}
+    section = config.section("rules")
+    problems: list[str] = []
+
+    def add(path: list[Any], message: str) -> None:
+        dotted = ".".join(str(p) for p in path)
+        problems.append(f"{where}:{_line_for(config.raw, path)}: {dotted}: {message}")
+
+    for key in ("ids", "exclude_ids"):
+        for i, pattern in enumerate(section.get(key, [])):
+            if not any(fnmatch.fnmatch(rule_id, pattern) for rule_id in by_id):
+                add(
+                    ["rules", key, i],
+                    f"no rule matches {pattern[:100]!r}{_suggest(pattern, by_id)}",
+                )
+    for key, known in (
+        ("areas", {r.area for r in rules}),
+        ("tags", {t for r in rules for t in r.tags}),
+    ):
+        for i, value in enumerate(section.get(key, [])):
+            if value not in known:
+                add(
+                    ["rules", key, i],
+                    f"no rule has {key[:-1]} {value[:100]!r}{_suggest(value, known)}",
+                )
+    parameter_sets: list[tuple[list[Any], Mapping[str, Any]]] = [
+        (["rules", "parameters"], section.get("parameters", {})),
+        *((["host_groups", g.name, "parameters"], g.parameters) for g in config.host_groups),
+    ]
+    for path, parameters in parameter_sets:
+        for rule_id, values in parameters.items():
+            rule = by_id.get(rule_id)
+            if rule is None:
+                add([*path, rule_id], f"no rule {rule_id[:100]!r}{_suggest(rule_id, by_id)}")
+                continue
+            for name in values:
+                if name not in rule.parameters:
+                    add(
+                        [*path, rule_id, name],
+                        f"rule {rule_id} has no parameter {str(name)[:100]!r}"
+                        f" (its parameters: {', '.join(sorted(rule.parameters)) or 'none'})",
+                    )
+    if problems:
+        raise InputError("\n".join(problems))

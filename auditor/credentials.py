@@ -66,6 +66,14 @@ def from_reference(
             value = path.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             raise InputError(f"password reference {reference!r}: {path} does not exist") from None
+        except OSError as exc:  # a folder, no permission
+            raise InputError(
+                f"password reference {reference!r}: cannot read {path}: {exc.strerror}"
+            ) from None
+        except UnicodeDecodeError:  # the message would quote the password's bytes
+            raise InputError(
+                f"password reference {reference!r}: {path} is not UTF-8 text"
+            ) from None
         return Credentials(username, Secret(value), f"file:{path}")
     if kind == "keyring":
         try:
@@ -86,6 +94,9 @@ def from_reference(
         return Credentials(
             username, Secret(getpass.getpass(f"password for {username}: ")), "prompt"
         )
+    # Not a reference: it may be a password that happens to start like one, so never show it.
     raise InputError(
-        f"password reference {reference!r}: use env:VAR, file:PATH, keyring:SERVICE, prompt or ticket-cache"
+        "credentials.password: not a password reference, and a literal password may not start "
+        "like one (the value is not shown); use env:VAR, file:PATH, keyring:SERVICE, prompt or "
+        "ticket-cache"
     )

@@ -12,6 +12,9 @@ class ExitCode(enum.IntEnum):
     FINDINGS = 1
     USAGE = 2
     INCOMPLETE = 3
+    # sysexits.h EX_SOFTWARE: a bug. Never 0 or 1, which a scheduler reads as a normal night.
+    INTERNAL = 70
+    INTERRUPTED = 130
 
 
 class AuditorError(Exception):

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.clock import utc_now
+from auditor.collectors.cutoff import HostConnections
 from auditor.collectors.host import HostTarget
 from auditor.facts.model import DocumentKind, FactDocument, Reason, Target, Unavailable
 
 log = logging.getLogger(__name__)
-Collect = Callable[[HostTarget], tuple[FactDocument, dict[str, Any]]]
+Collected = tuple[FactDocument, dict[str, Any]]
+Collect = Callable[[HostTarget], Collected]
 OnDone = Callable[[FactDocument, dict[str, Any]], None]
 
 
@@ -22,6 +26,15 @@ OnDone = Callable[[FactDocument, dict[str, Any]], None]
 class FleetOutcome:
     documents: list[FactDocument]  # one per target, in the order given
     interrupted: bool
+
+
+@dataclass(eq=False)
+class _Run:
+    """One target being collected in its own thread."""
+
+    target: HostTarget
+    connections: HostConnections
+    started: float = field(default_factory=time.monotonic)
 
 
 def failed_document(target: HostTarget, reason: Reason, detail: str) -> FactDocument:
@@ -42,67 +55,86 @@ def collect_all(
 ) -> FleetOutcome:
     """Every target collected once; a slow, broken or crashing one never stops the others.
 
-    A target past its deadline is reported failed and its late answer discarded (its thread
-    ends by itself through the transport timeouts). Ctrl-C stops starting new targets, keeps
-    everything gathered, and marks the rest as not collected.
+    Each target runs in its own daemon thread, at most `concurrency` at a time. A target still
+    running `deadline` seconds after it started is recorded as timed out there and then, and
+    its connections are cut (see HostConnections): its thread ends within moments without
+    sending anything more, its late answer is discarded, and its slot goes to the next target.
+    The threads are daemons so that nothing outside a socket (a DNS lookup, Kerberos in C)
+    can keep the process alive after the scan. Ctrl-C stops starting new targets, cuts the
+    running ones, keeps everything gathered, and marks the rest as not collected.
     """
-    started: dict[str, float] = {}
+    waiting = deque(targets)
+    running: set[_Run] = set()
+    finished: queue.Queue[tuple[_Run, Collected]] = queue.Queue()
     done: dict[str, FactDocument] = {}
     interrupted = False
-
-    def run(target: HostTarget) -> tuple[FactDocument, dict[str, Any]]:
-        started[target.name] = time.monotonic()
-        return collect(target)
 
     def finish(target: HostTarget, doc: FactDocument, info: dict[str, Any]) -> None:
         if target.name not in done:
             done[target.name] = doc
             on_done(doc, info)
 
-    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="collect")
-    pending: dict[Future[tuple[FactDocument, dict[str, Any]]], HostTarget] = {
-        pool.submit(run, t): t for t in targets
-    }
     try:
-        while pending:
-            finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-            for future in finished:
-                target = pending.pop(future)
-                try:
-                    doc, info = future.result()
-                except Exception as exc:
-                    log.exception("collector failed on %s", target.name)
-                    doc, info = (
-                        failed_document(
-                            target, Reason.COLLECTOR_ERROR, f"{type(exc).__name__}: {exc}"[:500]
-                        ),
-                        {},
-                    )
-                finish(target, doc, info)
-            if deadline is not None:
-                now = time.monotonic()
-                for future, target in list(pending.items()):
-                    begun = started.get(target.name)
-                    if begun is not None and now - begun > deadline:
-                        pending.pop(future)
-                        finish(
-                            target,
-                            failed_document(
-                                target,
-                                Reason.TIMEOUT,
-                                f"{target.name}: per-host deadline of {deadline:.0f}s exceeded",
-                            ),
-                            {},
-                        )
+        while waiting or running:
+            while waiting and len(running) < max(1, concurrency):
+                running.add(_start(waiting.popleft(), collect, finished))
+            try:
+                run, (doc, info) = finished.get(timeout=_until_next_deadline(running, deadline))
+            except queue.Empty:
+                pass
+            else:
+                if run in running:  # else its deadline passed: the late answer is discarded
+                    running.discard(run)
+                    finish(run.target, doc, info)
+            for run in _overdue(running, deadline):
+                running.discard(run)
+                run.connections.cut()
+                detail = (
+                    f"{run.target.name}: still being collected when its host_deadline of "
+                    f"{deadline:g} s passed; its connections were closed"
+                )
+                finish(run.target, failed_document(run.target, Reason.TIMEOUT, detail), {})
     except KeyboardInterrupt:
         interrupted = True
-        for future, target in pending.items():
-            future.cancel()
+        for run in running:
+            run.connections.cut()
+        for target in targets:
             # Not passed to on_done: the journal must not hold it, so --resume collects it.
             done.setdefault(
                 target.name,
                 failed_document(target, Reason.NOT_COLLECTED, "scan interrupted (Ctrl-C)"),
             )
-    finally:
-        pool.shutdown(wait=not interrupted, cancel_futures=True)
     return FleetOutcome([done[t.name] for t in targets], interrupted)
+
+
+def _start(
+    target: HostTarget, collect: Collect, finished: queue.Queue[tuple[_Run, Collected]]
+) -> _Run:
+    run = _Run(target, HostConnections(target.name))
+
+    def work() -> None:
+        try:
+            with run.connections.tracked():
+                outcome = collect(target)
+        except Exception as exc:  # a collector bug must not stop the other hosts
+            log.exception("collector failed on %s", target.name)
+            detail = f"{type(exc).__name__}: {exc}"[:500]
+            outcome = (failed_document(target, Reason.COLLECTOR_ERROR, detail), {})
+        finished.put((run, outcome))
+
+    threading.Thread(target=work, name=f"collect {target.name[:64]}", daemon=True).start()
+    return run
+
+
+def _until_next_deadline(running: set[_Run], deadline: float | None) -> float | None:
+    """How long to wait for an answer before the next deadline passes (None: no deadline)."""
+    if deadline is None or not running:
+        return None
+    return max(0.0, min(r.started for r in running) + deadline - time.monotonic())
+
+
+def _overdue(running: set[_Run], deadline: float | None) -> list[_Run]:
+    if deadline is None:
+        return []
+    now = time.monotonic()
+    return [r for r in running if now - r.started >= deadline]

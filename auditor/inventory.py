@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from auditor.facts.io import MAX_NAME_LENGTH
+
 
 @dataclass(frozen=True)
 class Selection:
@@ -49,6 +51,8 @@ def select_computers(
         why = None
         if not dns:
             why = "no dNSHostName"
+        elif len(dns) > MAX_NAME_LENGTH:
+            why = f"dNSHostName longer than {MAX_NAME_LENGTH} characters"
         elif enabled_only and not computer.get("enabled", False):
             why = "disabled"
         elif os_patterns and not _matches(str(computer.get("os") or ""), os_patterns):

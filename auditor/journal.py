@@ -1,25 +1,88 @@
 """The scan journal: one JSON line per collected target, flushed and synced as it arrives.
 
 An interrupted scan (Ctrl-C, kill -9, a crash) loses nothing already gathered, and
-`--resume JOURNAL` collects only the targets the journal does not hold yet. The journal holds
-facts, never credentials.
+`--resume JOURNAL` collects only the targets the journal does not hold yet, provided the same
+scan wrote it (command, options, targets and configuration, as its header records). The journal
+holds facts, never credentials.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from auditor import jsonfile
+from auditor.config import ScanConfig
 from auditor.errors import InputError
 from auditor.facts.io import document_from_json
 from auditor.facts.model import FactDocument
 
-JOURNAL_VERSION = 1
+# 2: the header records what wrote the journal, so that --resume can refuse another scan's.
+JOURNAL_VERSION = 2
+# What must match for a scan to resume a journal, and how a mismatch is named.
+_SAME_SCAN = {
+    "command": ", not `{command}`",
+    "options": " with other options ({options})",
+    "targets": " for other targets",
+    "config": " with another configuration",
+}
+# Settings outside the configuration's digest: the credentials (not even hashed into a
+# journal), and what changes neither the targets nor their facts, which a resumed scan may change.
+_NOT_DIGESTED = frozenset({"credentials", "concurrency", "host_deadline", "output", "fail_on"})
+
+
+def _is_torn(line: bytes) -> bool:
+    """A line cut short by a kill: an entry is one JSON object, so a cut one never parses."""
+    try:
+        jsonfile.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return True
+    except jsonfile.NestedTooDeep:  # complete, though unacceptable: read_journal refuses it
+        return False
+    return False
+
+
+def scan_header(
+    command: str,
+    started_at: str,
+    options: Mapping[str, Any],
+    config: ScanConfig,
+    targets: Sequence[str] | None,
+) -> dict[str, Any]:
+    """What a journal records about the scan writing it; `targets` None when the directory
+    names them (scan domain). The configuration is recorded as a digest: enough to tell an
+    edited one."""
+    settings = {k: v for k, v in config.raw.items() if k not in _NOT_DIGESTED}
+    canonical = json.dumps(settings, sort_keys=True, default=str, ensure_ascii=False)
+    return {
+        "command": command,
+        "started_at": started_at,
+        "options": dict(options),
+        "targets": sorted(targets) if targets is not None else None,
+        "config": hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+    }
+
+
+def check_same_scan(path: Path, recorded: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+    """Refuse to resume a journal that another scan wrote: its facts answer other questions."""
+    current = json.loads(json.dumps(current))  # as the journal holds it: lists, not tuples
+    before, now = recorded.get("options"), current.get("options") or {}
+    before = before if isinstance(before, dict) else {}  # a header edited by hand
+    changed = ", ".join(sorted(k for k in {*before, *now} if before.get(k) != now.get(k)))
+    for key, how in _SAME_SCAN.items():
+        if recorded.get(key) != current.get(key):
+            raise InputError(
+                f"{path}: this journal was written by `{recorded.get('command')}`"
+                f"{how.format(command=current.get('command'), options=changed)};"
+                " resume it with the same command, options, targets and configuration,"
+                " or scan again without --resume"
+            )
 
 
 @dataclass(frozen=True)
@@ -36,6 +99,8 @@ def read_journal(path: Path) -> JournalContents:
         lines = path.read_bytes().split(b"\n")
     except FileNotFoundError:
         raise InputError(f"{path}: no such journal") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the journal: {exc.strerror}") from None
     header: Mapping[str, Any] | None = None
     documents: dict[str, FactDocument] = {}
     infos: dict[str, Mapping[str, Any]] = {}
@@ -45,17 +110,21 @@ def read_journal(path: Path) -> JournalContents:
         if not raw.strip():
             continue
         try:
-            entry = json.loads(raw)
+            entry = jsonfile.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
             if number == last:  # no newline yet: the writer died mid-line
                 truncated = True
                 continue
             raise InputError(f"{path}:{number + 1}: not a journal line (corrupt JSON)") from None
+        except jsonfile.NestedTooDeep as exc:
+            raise InputError(f"{path}:{number + 1}: not a journal line: {exc}") from None
         kind = entry.get("type") if isinstance(entry, dict) else None
         if kind == "scan":
             if entry.get("version") != JOURNAL_VERSION:
                 raise InputError(
-                    f"{path}:{number + 1}: journal version {entry.get('version')} is not supported"
+                    f"{path}:{number + 1}: journal version {entry.get('version')} is not"
+                    f" supported (this auditor writes version {JOURNAL_VERSION}):"
+                    " scan again without --resume"
                 )
             header = entry
         elif kind == "document":
@@ -74,9 +143,12 @@ class Journal:
 
     def __init__(self, path: Path, header: Mapping[str, Any] | None) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = not path.exists() or path.stat().st_size == 0
-        self._file: IO[bytes] = path.open("ab")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fresh = not path.exists() or path.stat().st_size == 0
+            self._file: IO[bytes] = path.open("ab")
+        except OSError as exc:  # its folder is a file, a folder in its place, no permission
+            raise InputError(f"{path}: cannot write the journal: {exc.strerror}") from None
         self._lock = threading.Lock()
         if fresh:
             if header is None:
@@ -86,11 +158,17 @@ class Journal:
             self._repair_tail()
 
     def _repair_tail(self) -> None:
-        """Cut a torn last line (the writer died mid-line) so the next entry starts clean."""
+        """Make the next entry start on a line of its own: end a complete last entry that lacks
+        its newline (read_journal used it), cut a torn one (the writer died mid-line)."""
         data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            self._file.truncate(data.rfind(b"\n") + 1)
-            self._file.flush()
+        if not data or data.endswith(b"\n"):
+            return
+        start = data.rfind(b"\n") + 1
+        if _is_torn(data[start:]):
+            self._file.truncate(start)
+        else:
+            self._file.write(b"\n")
+        self._file.flush()
 
     def _write(self, entry: Mapping[str, Any]) -> None:
         data = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"

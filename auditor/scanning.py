@@ -13,7 +13,7 @@ from auditor import netmap
 from auditor.collectors.host import HostScanSettings, HostTarget, collect_host
 from auditor.collectors.winrm.client import AuthMethod, WinRMSettings
 from auditor.collectors.winrm.request import build_request, request_json
-from auditor.config import ScanConfig
+from auditor.config import ScanConfig, check_rule_references
 from auditor.credentials import REFERENCE_PREFIXES, Credentials, Secret, from_reference
 from auditor.errors import InputError
 from auditor.facts.model import DocumentKind, FactDocument
@@ -40,6 +40,8 @@ def select_rules(config: ScanConfig, extra_paths: Sequence[Path] = ()) -> list[R
     section = config.section("rules")
     paths = [*extra_paths, *(Path(p) for p in section.get("paths", []))]
     rules = load_pack(paths)
+    # Own rules replace the pack, but a configuration may still tune built-in ones: not a typo.
+    check_rule_references(config, [*load_pack(), *rules] if paths else rules)
     areas, tags = set(section.get("areas", [])), set(section.get("tags", []))
     severities = {Severity(s) for s in section.get("severities", [])}
     ids, excluded = list(section.get("ids", [])), list(section.get("exclude_ids", []))
@@ -91,6 +93,7 @@ def host_settings(config: ScanConfig, overrides: Overrides) -> HostScanSettings:
         proxy=w.get("proxy"),
         certificate_pem=config.path_value("winrm", "certificate_pem"),
         certificate_key_pem=config.path_value("winrm", "certificate_key_pem"),
+        max_answer_bytes=int(w.get("max_answer_mb", 8)) * 1024 * 1024,
     )
     winrm.check()
     probes = config.section("probes")
@@ -145,7 +148,8 @@ def collect_hosts(
     on_done: Callable[[FactDocument, dict[str, Any]], None] | None = None,
     deadline: float | None = None,
 ) -> FleetOutcome:
-    """Collect every host concurrently; one host failing never stops the others."""
+    """Collect every host concurrently; one host failing never stops the others, and none
+    outlives `deadline` seconds (see fleet.collect_all)."""
     request = build_request(rules)
     text = request_json(rules)
 

@@ -28,7 +28,44 @@ class YamlProblem(Exception):
         self.message = message
 
 
+# Nodes that aliases may add beyond those written out: ample for anchors reused in a rule
+# pack, a configuration or a waivers file, far below what a nested alias bomb expands to.
+MAX_ALIASED_NODES = 100_000
+
+
 class _Loader(yaml.SafeLoader):
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._sizes: dict[yaml.Node, int] = {}  # a completed node -> its size, aliases expanded
+        self._written = 0  # nodes composed, each alias counted as the nodes it stands for
+        self._aliased = 0  # of those, the nodes that aliases stand for
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        """Count nodes as consumers will see them, so that an alias bomb fails while composing."""
+        if self.check_event(yaml.AliasEvent):  # type: ignore[no-untyped-call]
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            target = self.anchors.get(event.anchor)
+            if target is not None:  # an undefined alias is PyYAML's error to report
+                line = event.start_mark.line + 1
+                if target not in self._sizes:
+                    raise YamlProblem(line, f"alias *{event.anchor} is used inside its own anchor")
+                self._written += self._sizes[target]
+                self._aliased += self._sizes[target]
+                if self._aliased > MAX_ALIASED_NODES:
+                    raise YamlProblem(
+                        line,
+                        f"aliases expand to more than {MAX_ALIASED_NODES} values;"
+                        " write the values out or reuse fewer anchors",
+                    )
+            return super().compose_node(parent, index)
+        before = self._written
+        node = super().compose_node(parent, index)
+        if node is None:
+            return None
+        self._written += 1
+        self._sizes[node] = self._written - before
+        return node
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LineDict:  # type: ignore[override]
         result = LineDict()
         result.line = node.start_mark.line + 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,18 @@ def parse_formats(values: list[str]) -> list[OutputFormat]:
         raise InputError(f"--format: unknown format in {values} (known: {known})") from None
 
 
+def check_folder(path: Path, what: str) -> None:
+    """`path` is, or can be made, a folder this process may write in: checked before collecting,
+    so that no scan ends with nowhere to put its result."""
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"{path}: {what}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: {what}: cannot write in {existing}")
+
+
 def parse_severity(value: str) -> Severity:
     try:
         return Severity(value.lower())
@@ -75,11 +88,20 @@ class ComplianceOptions:
     summary_json: Path | None = None
 
     def check(self, rule_ids: set[str]) -> None:
-        """Fail before collecting, not after an hour-long scan: waivers parse, the store opens."""
+        """Fail before collecting, not after an hour-long scan: waivers parse, the store can
+        record and read back its last scan, the summary has a folder to go to."""
         if self.waivers is not None:
             load_waivers(self.waivers, rule_ids)
         if self.store is not None:
-            Store(self.store).close()
+            with Store(self.store) as store:
+                store.check_writable()
+                store.check_readable()
+        if self.summary_json is not None:
+            if self.summary_json.is_dir() or not self.summary_json.parent.is_dir():
+                raise InputError(
+                    f"{self.summary_json}: --summary-json: name a file in an existing folder"
+                )
+            check_folder(self.summary_json.parent, "--summary-json")
 
 
 STORE_OPTION = typer.Option(

@@ -5,11 +5,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
-import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from auditor.cli.common import parse_formats
@@ -20,6 +18,7 @@ from auditor.results.io import load_result
 from auditor.results.model import ScanResult
 from auditor.rules.model import Severity
 from auditor.store import Store
+from auditor.terminal import DataConsole, echo, json_text
 
 DEFAULT_STORE = Path("auditor-history.db")
 STORE_HELP = "History store (SQLite file) that scans record into; default auditor-history.db."
@@ -49,7 +48,7 @@ def history(
     path = store or DEFAULT_STORE
     with Store(path, create=False) as opened:
         summaries = opened.scans()
-    console = Console()
+    console = DataConsole()
     if not summaries:
         console.print(f"no scans recorded in {path}", highlight=False)
         return
@@ -94,7 +93,7 @@ def show(
         output.write_bytes(data)
     except OSError as exc:
         raise InputError(f"{output}: cannot write: {exc.strerror}") from None
-    typer.echo(f"wrote {output}")
+    echo(f"wrote {output}")
 
 
 def _is_scan_id(reference: str) -> bool:
@@ -125,6 +124,6 @@ def diff_command(
         )
         drift = diff(_resolve(old, opened), _resolve(new, opened))
     if fmt is DiffFormat.JSON:
-        typer.echo(json.dumps(drift.to_json(), indent=1, ensure_ascii=False))
+        echo(json_text(drift.to_json()))
     else:
-        typer.echo(drift.to_text(), nl=False)
+        echo(drift.to_text(), nl=False)

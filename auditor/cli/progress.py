@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,6 +18,7 @@ from rich.progress import (
 from rich.text import Text
 
 from auditor.facts.model import FactDocument
+from auditor.terminal import DataConsole
 
 
 class _RateColumn(ProgressColumn):
@@ -55,5 +55,5 @@ def host_progress(total: int, quiet: bool) -> Iterator[HostProgress]:
         _RateColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
+    with Progress(*columns, console=DataConsole(stderr=True), transient=False) as progress:
         yield HostProgress(progress, total)

@@ -11,6 +11,7 @@ from auditor.errors import InputError
 from auditor.reports.json_format import JsonRenderer
 from auditor.results.io import load_result
 from auditor.results.merge import merge_results
+from auditor.terminal import visible
 
 app = typer.Typer(help="Work with saved results.", no_args_is_help=True)
 
@@ -49,7 +50,7 @@ def merge(
     except OSError as exc:
         raise InputError(f"{output}: cannot write: {exc.strerror}") from None
     for warning in merged.metadata.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        typer.echo(f"warning: {visible(warning)}", err=True)  # one line each
     typer.echo(
         f"wrote {output}: {len(merged.targets)} targets, {len(merged.results)} results "
         f"from {len(inputs)} inputs"

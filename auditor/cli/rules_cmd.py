@@ -5,29 +5,38 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from auditor.cli.common import RULES_OPTION
 from auditor.errors import ExitCode, InputError
+from auditor.resources import rules_dir
 from auditor.rules.docs import render_catalogue
 from auditor.rules.fixtures import run_all
+from auditor.rules.mappings import by_framework, load_mappings
 from auditor.rules.pack import load_pack
+from auditor.terminal import DataConsole
 
 app = typer.Typer(help="List, show, validate and test rules.", no_args_is_help=True)
-console = Console()
+console = DataConsole()
 
 
 @app.command("list")
 def list_rules(
     rules: list[Path] | None = RULES_OPTION,
     framework: str | None = typer.Option(
-        None, "--framework", help="Show coverage of a framework (cis, mitre)."
+        None, "--framework", help="Show coverage of a mapped framework (cis, mitre)."
     ),
 ) -> None:
     """A table of rules: id, severity, scope, title (and framework items with --framework)."""
     pack = load_pack(rules or [])
+    if framework:
+        framework = framework.lower()
+        known = sorted(by_framework(load_mappings(rules_dir() / "mappings")))
+        if framework not in known:
+            raise InputError(
+                f"--framework: unknown framework {framework[:40]!r} (known: {', '.join(known)})"
+            )
     table = Table(show_lines=False)
     for column in ("id", "severity", "scope", "title"):
         table.add_column(column, overflow="fold")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 
 from auditor import scanning
 from auditor.cli.common import (
@@ -26,6 +26,7 @@ from auditor.cli.common import (
     USERNAME_OPTION,
     WAIVERS_OPTION,
     ComplianceOptions,
+    check_folder,
     parse_formats,
     parse_severity,
 )
@@ -34,16 +35,19 @@ from auditor.clock import utc_now
 from auditor.collectors.host import HostScanSettings, HostTarget, save_document, targets_from
 from auditor.collectors.winrm.offline import load_any
 from auditor.compliance import after_scan
-from auditor.config import ScanConfig, load_config
+from auditor.config import ScanConfig, check_local_files, load_config
 from auditor.credentials import Credentials
 from auditor.engine.scan import build_result, exit_code
 from auditor.errors import InputError
+from auditor.facts.io import MAX_NAME_LENGTH, check_target_names
 from auditor.facts.model import DocumentKind, FactDocument
-from auditor.journal import Journal, read_journal
+from auditor.journal import Journal, check_same_scan, read_journal, scan_header
 from auditor.reports.console import print_summary
+from auditor.reports.formats import OutputFormat
 from auditor.reports.write import write_reports
-from auditor.rules.model import Rule
+from auditor.rules.model import Rule, Severity
 from auditor.rules.pack import load_pack
+from auditor.terminal import DataConsole
 
 app = typer.Typer(help="Scan targets (or saved facts) and write reports.", no_args_is_help=True)
 
@@ -62,25 +66,38 @@ def scan_facts(
 ) -> None:
     """Evaluate saved fact documents offline (the air-gapped path) and write reports."""
     started = utc_now()
+    config = load_config(None)
+    reports = plan_reports(config, output, formats, fail_on)
     pack = load_pack(rules or [])
     compliance = ComplianceOptions(store, waivers, summary_json)
     compliance.check({r.id for r in pack})
-    documents = [doc for path in files for doc in load_any(path)]
+    documents = load_fact_files(files)
     options: dict[str, Any] = {"inputs": [str(p) for p in files]}
     finish_scan(
-        pack,
-        documents,
-        "scan facts",
-        load_config(None),
-        options,
-        started,
-        [],
-        output,
-        formats,
-        fail_on,
-        quiet,
-        compliance,
+        pack, documents, "scan facts", config, options, started, [], reports, quiet, compliance
     )
+
+
+def load_fact_files(files: list[Path]) -> list[FactDocument]:
+    """Every input's targets, each once: an empty file or a target given twice is an input
+    error, not a clean scan of nothing or a target counted twice."""
+    documents: list[FactDocument] = []
+    seen: dict[str, str] = {}
+    for path in files:
+        loaded = load_any(path)
+        if not loaded:
+            raise InputError(f"{path}: no targets: the file holds an empty list of facts documents")
+        for i, doc in enumerate(loaded):
+            where = f"{path}[{i}]" if len(loaded) > 1 else str(path)
+            check_target_names(where, doc.target.name, doc.target.address)
+            if doc.target.id in seen:
+                raise InputError(
+                    f"{where}: target {doc.target.id} is also in {seen[doc.target.id]}: "
+                    "give each target once"
+                )
+            seen[doc.target.id] = where
+            documents.append(doc)
+    return documents
 
 
 def run_host_collection(
@@ -126,10 +143,33 @@ def open_journal(
     """A fresh journal, or the one being resumed with what it already holds."""
     if resume:
         contents = read_journal(path)
+        check_same_scan(path, contents.header, header)
         return Journal(path, None), contents.documents
     if path.exists() and path.stat().st_size:
         path.rename(path.with_suffix(f".{int(path.stat().st_mtime)}.jsonl"))
     return Journal(path, header), {}
+
+
+@dataclass(frozen=True)
+class ReportPlan:
+    """Where the reports go, in which formats, and the exit threshold: settled before collecting."""
+
+    directory: Path
+    formats: tuple[OutputFormat, ...]
+    threshold: Severity
+
+
+def plan_reports(
+    config: ScanConfig, output: Path | None, formats: list[str] | None, fail_on: str | None
+) -> ReportPlan:
+    """A bad format, threshold or output folder ends the command now, not after the collection."""
+    directory = output or config.path_value("output", "directory") or Path("auditor-report")
+    chosen = parse_formats(
+        formats or list(config.section("output").get("formats", ["html", "json"]))
+    )
+    threshold = parse_severity(fail_on or str(config.raw.get("fail_on", "high")))
+    check_folder(directory, "the output folder")
+    return ReportPlan(directory, tuple(chosen), threshold)
 
 
 def finish_scan(
@@ -140,19 +180,16 @@ def finish_scan(
     options: dict[str, Any],
     started: str,
     warnings: list[str],
-    output: Path | None,
-    formats: list[str] | None,
-    fail_on: str | None,
+    reports: ReportPlan,
     quiet: bool,
     compliance: ComplianceOptions,
 ) -> None:
     """Evaluate, apply waivers and history, write the reports, print the summary, exit."""
-    threshold = parse_severity(fail_on or str(config.raw.get("fail_on", "high")))
     result = build_result(
         pack,
         docs,
         command=command,
-        options={**options, "fail_on": threshold.value},
+        options={**options, "fail_on": reports.threshold.value},
         started_at=started,
         params_for=scanning.host_parameters(config),
         warnings=warnings,
@@ -165,14 +202,25 @@ def finish_scan(
         dt.date.today(),
         rule_ids={r.id for r in pack},
     )
-    out = output or config.path_value("output", "directory") or Path("auditor-report")
-    chosen = parse_formats(
-        formats or list(config.section("output").get("formats", ["html", "json"]))
-    )
-    written = write_reports(result, out, chosen)
+    written = write_reports(result, reports.directory, reports.formats)
     if not quiet:
-        print_summary(result, written, Console())
-    raise typer.Exit(int(exit_code(result, threshold)))
+        print_summary(result, written, DataConsole())
+    raise typer.Exit(int(exit_code(result, reports.threshold)))
+
+
+def host_names(names: list[str]) -> list[str]:
+    """The hosts to scan, each once; a name no DNS could hold is refused before any is contacted."""
+    if not names:
+        raise InputError(
+            "no hosts: name them on the command line or in the configuration's 'hosts'"
+        )
+    for name in names:
+        if len(name) > MAX_NAME_LENGTH:
+            raise InputError(
+                f"host name {name[:40]}...: {len(name)} characters long; "
+                f"a DNS name has at most {MAX_NAME_LENGTH}"
+            )
+    return list(dict.fromkeys(name.lower() for name in names))
 
 
 @app.command("host")
@@ -210,6 +258,9 @@ def scan_host(
     """Gather each host's facts over WinRM (plus credential-free probes) and evaluate the host rules."""
     started = utc_now()
     config = load_config(config_file)
+    reports = plan_reports(config, output, formats, fail_on)
+    check_local_files(config, ["winrm"])
+    names = host_names(hosts or list(config.raw.get("hosts") or []))
     scanning.install_names(config)
     overrides = scanning.Overrides(
         insecure=insecure,
@@ -227,13 +278,7 @@ def scan_host(
     compliance.check({r.id for r in pack})
     settings = scanning.host_settings(config, overrides)
     creds = None if probe_only else scanning.credentials(config, overrides)
-    names = hosts or list(config.raw.get("hosts") or [])
-    if not names:
-        raise InputError(
-            "no hosts: name them on the command line or in the configuration's 'hosts'"
-        )
     targets = targets_from(names, config.names, config.host_groups)
-    out = output or config.path_value("output", "directory") or Path("auditor-report")
     options: dict[str, Any] = {
         "insecure": settings.winrm.insecure,
         "probe_only": probe_only,
@@ -241,9 +286,9 @@ def scan_host(
         "transport": settings.transport,
     }
     journal, already = open_journal(
-        resume or journal_path or out / "journal.jsonl",
+        resume or journal_path or reports.directory / "journal.jsonl",
         resume is not None,
-        {"command": "scan host", "started_at": started, "options": options},
+        scan_header("scan host", started, options, config, [t.name for t in targets]),
     )
     try:
         docs, interrupted = run_host_collection(
@@ -259,16 +304,5 @@ def scan_host(
     if interrupted:
         warnings.append(f"scan interrupted: resume with --resume {journal.path}")
     finish_scan(
-        pack,
-        docs,
-        "scan host",
-        config,
-        options,
-        started,
-        warnings,
-        out,
-        formats,
-        fail_on,
-        quiet,
-        compliance,
+        pack, docs, "scan host", config, options, started, warnings, reports, quiet, compliance
     )

@@ -26,15 +26,22 @@ from auditor.cli.common import (
     WAIVERS_OPTION,
     ComplianceOptions,
 )
-from auditor.cli.scan_cmd import app, finish_scan, open_journal, run_host_collection
+from auditor.cli.scan_cmd import (
+    app,
+    finish_scan,
+    open_journal,
+    plan_reports,
+    run_host_collection,
+)
 from auditor.clock import utc_now
 from auditor.collectors.host import targets_from
 from auditor.collectors.ldap import LdapSettings, collect_domain
-from auditor.config import ScanConfig, load_config
+from auditor.config import ScanConfig, check_local_files, load_config
 from auditor.errors import InputError
+from auditor.facts.io import MAX_NAME_LENGTH
 from auditor.facts.model import Available, DocumentKind, FactDocument
 from auditor.inventory import select_computers
-from auditor.journal import Journal
+from auditor.journal import Journal, scan_header
 
 
 def ldap_settings(
@@ -44,6 +51,10 @@ def ldap_settings(
     name = dc or config.section("domain").get("dc")
     if not name:
         raise InputError("no domain controller: give --dc NAME or domain.dc in the configuration")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InputError(
+            f"--dc: {len(name)} characters long; a DNS name has at most {MAX_NAME_LENGTH}"
+        )
     return LdapSettings(
         dc=str(name).lower(),
         mode=cast(Literal["ldaps", "starttls", "plain"], mode or section.get("mode", "ldaps")),
@@ -124,6 +135,8 @@ def scan_domain(
     """Read the domain over LDAP, scan its Windows hosts over WinRM, write one combined report."""
     started = utc_now()
     config = load_config(config_file)
+    reports = plan_reports(config, output, formats, fail_on)
+    check_local_files(config, ["ldap"] if no_hosts else ["ldap", "winrm"])
     if concurrency is not None:
         config = ScanConfig(
             {**config.raw, "concurrency": concurrency}, config.path, config.host_groups
@@ -141,7 +154,6 @@ def scan_domain(
     compliance = ComplianceOptions(store, waivers, summary_json)
     compliance.check({r.id for r in pack})
     host_settings = None if no_hosts else scanning.host_settings(config, overrides)
-    out = output or config.path_value("output", "directory") or Path("auditor-report")
     options: dict[str, Any] = {
         "dc": settings.dc,
         "ldap_mode": settings.mode,
@@ -155,9 +167,9 @@ def scan_domain(
             "transport": host_settings.transport,
         }
     journal, already = open_journal(
-        resume or journal_path or out / "journal.jsonl",
+        resume or journal_path or reports.directory / "journal.jsonl",
         resume is not None,
-        {"command": "scan domain", "started_at": started, "options": options},
+        scan_header("scan domain", started, options, config, None),
     )
     warnings = list(settings.warnings)
     try:
@@ -187,16 +199,5 @@ def scan_domain(
     finally:
         journal.close()
     finish_scan(
-        pack,
-        docs,
-        "scan domain",
-        config,
-        options,
-        started,
-        warnings,
-        out,
-        formats,
-        fail_on,
-        quiet,
-        compliance,
+        pack, docs, "scan domain", config, options, started, warnings, reports, quiet, compliance
     )

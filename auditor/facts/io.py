@@ -19,6 +19,20 @@ from auditor.facts.model import (
 from auditor.facts.schema import schema_errors
 from auditor.jsonfile import read_json
 
+# A target's name (and address) is a DNS name: at most 253 characters. It is copied into every
+# result of the target, so an unbounded one would be multiplied by the size of the rule pack.
+MAX_NAME_LENGTH = 253
+
+
+def check_target_names(origin: str, name: object, address: object = None) -> None:
+    """Refuse a target whose name or address could not be a host's, where it enters."""
+    for what, value in (("name", name), ("address", address)):
+        if isinstance(value, str) and len(value) > MAX_NAME_LENGTH:
+            raise InputError(
+                f"{origin}: target.{what} is {len(value)} characters long; "
+                f"a DNS name has at most {MAX_NAME_LENGTH}"
+            )
+
 
 def document_from_json(raw: Any, origin: str) -> FactDocument:
     """Validate and decode one facts document; `origin` names it in error messages."""
@@ -27,6 +41,7 @@ def document_from_json(raw: Any, origin: str) -> FactDocument:
     target = raw.get("target")
     if not isinstance(target, dict):
         raise InputError(f"{origin}: missing 'target' (its kind: host or domain, and its name)")
+    check_target_names(origin, target.get("name"), target.get("address"))
     kind_name = target.get("kind")
     try:
         kind = DocumentKind(str(kind_name))

@@ -38,6 +38,9 @@ class Reason(enum.StrEnum):
     PROTOCOL_ERROR = "protocol_error"
     NOT_SUPPORTED = "not_supported"
     COLLECTOR_ERROR = "collector_error"
+    # The service answered with an HTTP redirect. WinRM never redirects: someone on the path or
+    # at the address may be trying to collect the logon, so nothing was re-sent.
+    REDIRECT_REFUSED = "redirect_refused"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,11 +12,13 @@ from rich.table import Table
 from auditor.results.model import ScanResult, TargetStatus
 from auditor.results.score import score
 from auditor.rules.model import Severity, Status
+from auditor.terminal import visible
 
 _STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
 
 def print_summary(result: ScanResult, written: Sequence[Path], console: Console) -> None:
+    """Counts, the targets that could not be scanned and why (each on one line), the files."""
     counts = result.counts()
     failed_targets = [t for t in result.targets if t.status is TargetStatus.FAILED]
     table = Table(
@@ -33,7 +35,8 @@ def print_summary(result: ScanResult, written: Sequence[Path], console: Console)
     )
     for target in failed_targets:
         console.print(
-            f"[red]could not scan {escape(target.name)}[/]: {escape(target.reason or '')}",
+            f"[red]could not scan {escape(visible(target.name))}[/]: "
+            f"{escape(visible(target.reason or ''))}",
             markup=True,
             highlight=False,
         )

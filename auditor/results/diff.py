@@ -8,6 +8,7 @@ from typing import Any
 
 from auditor.results.model import ScanResult
 from auditor.rules.model import Severity, Status
+from auditor.terminal import visible
 
 # (rule id, target id, object key); the object is None for single-value rules.
 FindingKey = tuple[str, str, str | None]
@@ -125,7 +126,8 @@ class Drift:
         }
 
     def to_text(self) -> str:
-        """A few lines for a terminal or a mail: the counts, then the findings that moved."""
+        """A few lines for a terminal or a mail: the counts, then the findings that moved, one
+        line each whatever line breaks or escapes the names hold."""
         lines = [
             f"new {len(self.new)}, fixed {len(self.fixed)}, still open "
             f"{len(self.still_open) + len(self.changed)} ({len(self.changed)} with changed "
@@ -139,7 +141,7 @@ class Drift:
             ("targets removed", self.targets_removed),
         ):
             if names:
-                lines.append(f"{label}: {', '.join(names)}")
+                lines.append(f"{label}: {visible(', '.join(names))}")
         sections: tuple[tuple[str, tuple[DriftFinding, ...]], ...] = (
             ("New", self.new),
             ("Fixed", self.fixed),
@@ -150,10 +152,11 @@ class Drift:
         )
         for title, found in sections:
             if found:
-                lines += ["", f"{title}:"] + [f"  {f.describe()}" for f in found]
+                lines += ["", f"{title}:"] + [f"  {visible(f.describe())}" for f in found]
         if self.became_error:
             lines += ["", "Results now undecided:"] + [
-                f"  {r.rule_id} on {r.target} (was {r.before.value})" for r in self.became_error
+                f"  {visible(f'{r.rule_id} on {r.target}')} (was {r.before.value})"
+                for r in self.became_error
             ]
         return "\n".join(lines) + "\n"
 

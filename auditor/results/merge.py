@@ -60,11 +60,13 @@ def _pick_target(
         collected = _instant(target.collected_at, source.label, f"{target.id} collected_at")
         return (True, collected, source.rank)
 
-    chosen = max(copies, key=key)
+    kept_at = max(range(len(copies)), key=lambda i: key(copies[i]))
+    chosen = copies[kept_at]
     if len(copies) == 1:
         return chosen, None
     source, target = chosen
-    others = ", ".join(s.label for s, _ in copies if s is not source)
+    # Every other copy by its file, the kept one's own file too when it holds the target twice.
+    others = ", ".join(s.label for i, (s, _) in enumerate(copies) if i != kept_at)
     kept = (
         f"its collection of {target.collected_at} from {source.label}"
         if target.collected_at is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sqlite3
@@ -12,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from auditor import jsonfile
 from auditor.errors import InputError
 from auditor.results.diff import open_by_severity
 from auditor.results.model import (
@@ -46,6 +48,14 @@ class ScanSummary:
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _object(text: str) -> dict[str, Any]:
+    """A JSON column that holds an object (ValueError or TypeError if it does not)."""
+    value = jsonfile.loads(text)
+    if not isinstance(value, dict):
+        raise TypeError(f"a JSON object was expected, not {type(value).__name__}")
+    return value
 
 
 def _target_rows(scan_id: int, result: ScanResult) -> Iterator[tuple[Any, ...]]:
@@ -113,6 +123,15 @@ class Store:
     def close(self) -> None:
         self._conn.close()
 
+    def check_writable(self) -> None:
+        """Fail before a scan, not after it: a store that opens but cannot record loses the result."""
+        try:
+            with write_transaction(self._conn):
+                # Needs the right to write, and changes nothing.
+                self._conn.execute("UPDATE scans SET id = id WHERE 0")
+        except sqlite3.Error as exc:
+            raise InputError(f"{self.path}: cannot record scans in this store: {exc}") from None
+
     def __enter__(self) -> Store:
         return self
 
@@ -168,25 +187,49 @@ class Store:
 
     def scans(self) -> list[ScanSummary]:
         """Every recorded scan, oldest first."""
-        return [
-            ScanSummary(
-                id=row[0],
-                started_at=row[1],
-                finished_at=row[2],
-                command=row[3],
-                counts=json.loads(row[4]),
-                open_findings=json.loads(row[5]),
-                score=row[6],
-                targets=row[7],
-            )
-            for row in self._conn.execute(
-                """SELECT id, started_at, finished_at, command, counts, open_findings, score,
-                   target_count FROM scans ORDER BY id"""
-            )
-        ]
+        with self._reading("the list of scans"):
+            return [
+                ScanSummary(
+                    id=row[0],
+                    started_at=row[1],
+                    finished_at=row[2],
+                    command=row[3],
+                    counts=_object(row[4]),
+                    open_findings=_object(row[5]),
+                    score=row[6],
+                    targets=row[7],
+                )
+                for row in self._conn.execute(
+                    """SELECT id, started_at, finished_at, command, counts, open_findings, score,
+                       target_count FROM scans ORDER BY id"""
+                )
+            ]
+
+    def check_readable(self) -> None:
+        """Read what a new scan is compared with (the list of scans, the last one), so a damaged
+        store fails before a scan, not after recording one."""
+        self.scans()
+        self.latest()
+
+    @contextlib.contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """A row that does not read back (a bad enum value, broken JSON, a damaged file) is
+        one clear error naming the store, not a crash."""
+        try:
+            yield
+        except (ValueError, KeyError, TypeError, AttributeError, sqlite3.DatabaseError) as exc:
+            detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+            raise InputError(
+                f"{self.path}: {what} cannot be read back, the store is damaged ({detail}); "
+                "restore it from a backup or record into a new store"
+            ) from None
 
     def load(self, scan_id: int) -> ScanResult:
         """The result exactly as recorded: it renders the same reports."""
+        with self._reading(f"scan {scan_id}"):
+            return self._load(scan_id)
+
+    def _load(self, scan_id: int) -> ScanResult:
         row = self._conn.execute(
             "SELECT metadata, rules FROM scans WHERE id = ?", (scan_id,)
         ).fetchone()
@@ -203,8 +246,8 @@ class Store:
                     key,
                     label,
                     Severity(severity),
-                    json.loads(evidence),
-                    AppliedWaiver.from_json(json.loads(waiver)) if waiver is not None else None,
+                    _object(evidence),
+                    AppliedWaiver.from_json(_object(waiver)) if waiver is not None else None,
                 )
             )
         results = tuple(
@@ -214,8 +257,8 @@ class Store:
                 Status(status),
                 Severity(severity),
                 reason,
-                json.loads(evidence),
-                json.loads(sources),
+                _object(evidence),
+                _object(sources),
                 tuple(findings[position]),
             )
             for position, rule_id, target_id, status, severity, reason, evidence, sources in (
@@ -227,13 +270,13 @@ class Store:
             )
         )
         targets = tuple(
-            TargetInfo.from_json(json.loads(document))
+            TargetInfo.from_json(_object(document))
             for (document,) in self._conn.execute(
                 "SELECT document FROM targets WHERE scan_id = ? ORDER BY position", (scan_id,)
             )
         )
         return ScanResult(
-            ScanMetadata.from_json(json.loads(row[0])), targets, json.loads(row[1]), results
+            ScanMetadata.from_json(_object(row[0])), targets, _object(row[1]), results
         )
 
     def latest(self, before: int | None = None) -> ScanResult | None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+from auditor import scanning
 from auditor.config import load_config
 from auditor.lab.definition import load_definition
 from auditor.lab.responder import CollectorResponder, HostMaterial
@@ -26,7 +28,13 @@ def test_init_writes_a_valid_commented_config_and_refuses_to_overwrite(tmp_path:
     path = tmp_path / "scan.yaml"
     assert auditor("init", str(path)).returncode == 0
     assert "# auditor scan configuration" in path.read_text()
-    assert load_config(path).raw["winrm"]["transport"] == "auto"
+    # init, the code and the documentation agree on the WinRM transport, and it is the safe one.
+    written = load_config(path).raw["winrm"]["transport"]
+    default = scanning.host_settings(load_config(None), scanning.Overrides()).transport
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    documented = re.search(r"^\| `winrm\.transport` \| (\w+) \|", docs, re.MULTILINE)
+    assert documented is not None
+    assert written == default == documented.group(1) == "https"
     again = auditor("init", str(path))
     assert again.returncode == 2
     assert "already exists" in again.stderr

@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import sqlite3
 import struct
 import subprocess
 import sys
 import tempfile
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any, ClassVar
 from unittest import mock
@@ -31,16 +33,21 @@ from auditor.collectors.ldap.collect import collect_facts
 from auditor.collectors.ldap.domain import NamingContexts
 from auditor.collectors.winrm import client as winrm_client
 from auditor.collectors.winrm.client import CollectionFailed, HostCollection, WinRMCollector
+from auditor.collectors.winrm.offline import load_any
 from auditor.collectors.winrm.request import SECTION_FACTS
 from auditor.collectors.winrm.response import CollectorResponseError, parse_response
 from auditor.collectors.winrm.wsman_config import CONFIG_FACTS
 from auditor.config import SCHEMA, load_config
 from auditor.credentials import Credentials, Secret
+from auditor.engine.scan import build_result
 from auditor.errors import InputError, RuleLoadError
 from auditor.facts.model import Available, Fact, Reason, Unavailable
+from auditor.journal import JOURNAL_VERSION, read_journal
 from auditor.resources import rules_dir
+from auditor.results.io import load_result, result_to_json
 from auditor.rules.loader import load_rules
 from auditor.rules.pack import load_pack
+from auditor.store import Store
 
 # Derandomized: the same examples on every run, so a red build means a change, not luck.
 FUZZ = settings(
@@ -82,6 +89,9 @@ FRAGMENTS = st.sampled_from([
     "!!omap [a]", "!!timestamp x", "!!python/name:os.system", "&a [*a]", "*undefined",
     "? [a, b]\n: 1", "'unclosed", "{", "- ", ": ", "\t", "\x00", "\ufeff", "%YAML 1.1\n---\n",
     "0x1F", "1e400", ".nan", "---\n", "<<: *a", "!!int 1" + "0" * 5000,
+    # A billion laughs in one flow sequence: 9**9 strings, were its aliases expanded.
+    "[&l0 [a, a, a, a, a, a, a, a, a], "
+    + ", ".join(f"&l{k} [{', '.join([f'*l{k - 1}'] * 9)}]" for k in range(1, 9)) + "]",
 ])
 # fmt: on
 
@@ -583,6 +593,194 @@ def test_truncated_or_random_collector_json(document: dict[str, Any], cut: int, 
 def test_collector_json_that_is_not_json(text: str) -> None:
     """RFC 8259 has no NaN or Infinity, and nesting has limits: a protocol error, not a crash."""
     _parse(text)
+
+
+# --- JSON files: facts, collect.ps1 outputs, results, journals, and the store's rows --------
+
+EXAMPLE_FACTS = (
+    Path(__file__).resolve().parents[2] / "examples" / "hosts" / "ws042-workstation.json"
+)
+DEEP_KINDS = {"array": ("[", "]"), "object": ('{"a":', "}")}
+# Depths about the bound, deep enough to crash a recursive reader, and past the C stack.
+DEPTHS = st.integers(min_value=1, max_value=1500) | st.sampled_from([99, 100, 101, 100_000])
+
+
+def _deep(depth: int, kind: str) -> str:
+    opening, closing = DEEP_KINDS[kind]
+    return opening * depth + ("1" if kind == "object" else "") + closing * depth
+
+
+def _node_paths(value: Any) -> list[tuple[Any, ...]]:
+    """The path to every value in a JSON document, the document itself first."""
+    paths: list[tuple[Any, ...]] = [()]
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), value)]
+    while stack:
+        path, item = stack.pop()
+        children = (
+            item.items()
+            if isinstance(item, dict)
+            else enumerate(item)
+            if isinstance(item, list)
+            else ()
+        )
+        for key, child in children:
+            paths.append((*path, key))
+            stack.append(((*path, key), child))
+    return paths
+
+
+def _splice(document: Any, path: tuple[Any, ...], text: str) -> str:
+    """`document` as JSON text with the value at `path` replaced by the JSON `text`."""
+    marker = "\ue000splice\ue000"
+    if not path:
+        return text
+    parent = document
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = marker
+    return json.dumps(document).replace(json.dumps(marker), text)
+
+
+def _real_documents() -> dict[str, tuple[Callable[[Path], object], Any]]:
+    """Each JSON reader, and a real document it reads (a journal: its second line)."""
+    documents = load_any(EXAMPLE_FACTS)
+    script = {
+        "version": 1,
+        "collected_at": "2026-01-01T00:00:00Z",
+        "registry": {"HKLM\\SOFTWARE\\X\\Y": {"present": True, "type": "REG_DWORD", "data": 1}},
+        "sections": {n: {"ok": VALID_SECTIONS[n]} for n in SECTION_NAMES if n in VALID_SECTIONS},
+    }
+    return {
+        "facts": (load_any, json.loads(EXAMPLE_FACTS.read_text("utf-8"))),
+        "collect.ps1": (load_any, script),
+        "result": (load_result, result_to_json(build_result(load_pack(), documents, "scan facts"))),
+        "journal": (
+            read_journal,
+            {"type": "document", "document": documents[0].to_json(), "info": {}},
+        ),
+    }
+
+
+def _assert_names(problems: list[str], path: Path) -> None:
+    """A refusal is one line that starts with the file it is about."""
+    for problem in problems:
+        assert problem.startswith(f"{path}"), problem[:300]
+
+
+JOURNAL_HEADER = {"type": "scan", "command": "scan host", "started_at": "2026-01-01T00:00:00Z"}
+
+
+@pytest.fixture(scope="module")
+def json_readers(folder: Path) -> dict[str, tuple[Callable[[Path], object], Any]]:
+    return _real_documents()
+
+
+def _journal_text(line: str) -> str:
+    return json.dumps({**JOURNAL_HEADER, "version": JOURNAL_VERSION}) + "\n" + line + "\n"
+
+
+@pytest.mark.parametrize("reader", ["facts", "collect.ps1", "result", "journal"])
+@FUZZ
+@given(data=st.data(), depth=DEPTHS, kind=st.sampled_from(sorted(DEEP_KINDS)))
+def test_deeply_nested_json_in_real_documents(
+    folder: Path,
+    json_readers: dict[str, tuple[Callable[[Path], object], Any]],
+    reader: str,
+    data: st.DataObject,
+    depth: int,
+    kind: str,
+) -> None:
+    """Nesting spliced anywhere into a real document: read, or refused with the file's name."""
+    read, real = json_readers[reader]
+    document = json.loads(json.dumps(real))
+    path = data.draw(st.sampled_from(_node_paths(document)))
+    text = _splice(document, path, _deep(depth, kind))
+    target = folder / f"deep.{reader}.json"
+    target.write_text(_journal_text(text) if reader == "journal" else text, encoding="utf-8")
+    problems = _problems(lambda: read(target))
+    _assert_names(problems, target)
+    assert problems or depth <= 100, f"{reader}: {depth} levels read without complaint"
+
+
+@pytest.mark.parametrize("reader", ["facts", "collect.ps1", "result", "journal"])
+@FUZZ
+@given(value=JSON_VALUES)
+def test_any_json_value_as_a_whole_document(
+    folder: Path,
+    json_readers: dict[str, tuple[Callable[[Path], object], Any]],
+    reader: str,
+    value: Any,
+) -> None:
+    read, _ = json_readers[reader]
+    target = folder / f"any.{reader}.json"
+    text = json.dumps(value)
+    target.write_text(_journal_text(text) if reader == "journal" else text, encoding="utf-8")
+    _assert_names(_problems(lambda: read(target)), target)
+
+
+# fmt: off
+COLLECTOR_FILES = st.fixed_dictionaries({
+    "version": st.just(1) | JSON_VALUES,
+    "registry": st.just({}) | JSON_VALUES,
+    "sections": SCRIPT_DOCUMENTS.map(lambda d: d["sections"]) | JSON_VALUES
+    | st.dictionaries(st.sampled_from([*SECTION_NAMES, "bogus"]), SECTION_ANSWERS, max_size=3),
+})
+# fmt: on
+
+
+@FUZZ
+@given(document=COLLECTOR_FILES)
+def test_collector_output_files_of_any_shape(folder: Path, document: dict[str, Any]) -> None:
+    """`scan facts` on a collect.ps1 output: host facts, or one error naming the file."""
+    target = folder / "collect-output.json"
+    target.write_text(json.dumps(document), encoding="utf-8")
+    loaded: list[Any] = []
+    problems = _problems(lambda: loaded.extend(load_any(target)))
+    _assert_names(problems, target)
+    if not problems:
+        (host,) = loaded
+        assert_facts_are_facts(host.facts)
+
+
+STORE_COLUMNS = [
+    ("scans", "metadata"), ("scans", "rules"), ("scans", "counts"), ("scans", "open_findings"),
+    ("targets", "document"), ("results", "status"), ("results", "severity"),
+    ("results", "evidence"), ("results", "sources"), ("findings", "severity"),
+    ("findings", "evidence"), ("findings", "waiver"),
+]  # fmt: skip
+STORE_VALUES = (
+    st.sampled_from(["bogus", "{", "[1]", "null", "{}", '"x"', _deep(100_000, "array")])
+    | st.text(max_size=10)
+    | JSON_VALUES.map(json.dumps)
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)  # what SQLite holds
+)
+
+
+@pytest.fixture(scope="module")
+def recorded_store(folder: Path) -> Path:
+    """A store holding one scan of a host with findings."""
+    path = folder / "recorded.db"
+    with Store(path) as store:
+        store.record(build_result(load_pack(), load_any(EXAMPLE_FACTS), "scan facts"))
+    return path
+
+
+@FUZZ
+@given(column=st.sampled_from(STORE_COLUMNS), value=STORE_VALUES)
+def test_store_rows_of_any_value(
+    folder: Path, recorded_store: Path, column: tuple[str, str], value: Any
+) -> None:
+    """A damaged row in the store: read back, or one error naming the store; never a crash."""
+    path = folder / "damaged.db"
+    path.unlink(missing_ok=True)
+    with closing(sqlite3.connect(recorded_store)) as source, closing(sqlite3.connect(path)) as copy:
+        source.backup(copy)
+        copy.execute(f"UPDATE {column[0]} SET {column[1]} = ?", (value,))  # noqa: S608 (fixed names)
+        copy.commit()
+    with Store(path, create=False) as store:
+        problems = _problems(lambda: (store.scans(), store.load(1)))
+    _assert_names(problems, path)
+    assert all("damaged" in p for p in problems), problems
 
 
 # --- LDAP: attribute values of a directory read through a fake reader ----------------------

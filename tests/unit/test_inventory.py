@@ -77,3 +77,11 @@ def test_last_logon_ou_and_name_filters() -> None:
     assert named.hosts == ["old.corp.test"]
     everything = select_computers(COMPUTERS, {"enabled_only": False, "os": []}, NOW)
     assert everything.hosts == ["dc1.corp.test", "nas.corp.test", "off.corp.test", "old.corp.test"]
+
+
+def test_a_dns_name_longer_than_dns_allows_is_left_out_with_its_reason() -> None:
+    """A directory value is input too: it is copied into every result of the host."""
+    huge = {**COMPUTERS[0], "name": "HUGE", "dns_host_name": "h" * 254 + ".corp.test"}
+    selection = select_computers([COMPUTERS[0], huge], {}, NOW)
+    assert selection.hosts == ["dc1.corp.test"]
+    assert selection.skipped == {"HUGE": "dNSHostName longer than 253 characters"}

@@ -136,6 +136,18 @@ def test_a_collection_beats_a_newer_failed_attempt() -> None:
     )
 
 
+def test_a_target_twice_in_one_input_names_that_input() -> None:
+    """Such a file (an older `scan facts` kept duplicates) used to read "is also in : kept"."""
+    whole = make_result()
+    twice = dataclasses.replace(whole, targets=(*whole.targets, FS01))
+    merged = merge_results([twice], ["dup.json"])
+    assert [t.id for t in merged.targets].count(FS01.id) == 1
+    assert (
+        f"target {FS01.name} ({FS01.id}) is also in dup.json: kept its collection of "
+        f"{FS01.collected_at} from dup.json"
+    ) in merged.metadata.warnings
+
+
 def test_differing_rule_metadata_keeps_the_newest_scan_and_warns() -> None:
     whole = make_result()
     newer = _rescanned(whole, "2024-05-02T08:01:00Z", Status.FAIL)

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
+from xml.parsers import expat
 
 from auditor.collectors.probes.tls import (
     ConnectFailed,
@@ -170,13 +171,7 @@ def parse_identify(answer: bytes) -> IdentifyFacts:
     """The three Identify fields of a SOAP answer; ProbeError for anything else."""
     if len(answer) > MAX_ANSWER_BYTES:
         raise ProbeError(f"the answer is over {MAX_ANSWER_BYTES} bytes, not an IdentifyResponse")
-    if b"<!DOCTYPE" in answer:
-        raise ProbeError("the answer declares a DTD; not parsed")
-    try:
-        # Size bounded and DTDs refused above, so no entity expansion can happen here.
-        envelope = ET.fromstring(answer)  # noqa: S314
-    except ET.ParseError as exc:
-        raise ProbeError(f"the answer is not well-formed XML: {exc}") from exc
+    envelope = _parse_without_dtd(answer)
     response = envelope.find(f"{_SOAP_ENVELOPE}Body/{{*}}IdentifyResponse")
     if envelope.tag != f"{_SOAP_ENVELOPE}Envelope" or response is None:
         raise ProbeError("the answer is not a SOAP envelope holding an IdentifyResponse")
@@ -191,6 +186,36 @@ def parse_identify(answer: bytes) -> IdentifyFacts:
         product_version=fields["ProductVersion"],
         protocol_version=fields["ProtocolVersion"],
     )
+
+
+def _refuse_dtd(*_: object) -> None:
+    raise ProbeError("the answer declares a DTD; not parsed")
+
+
+def _parse_without_dtd(answer: bytes) -> ET.Element:
+    """The answer's element tree, built by an expat parser that stops at a DOCTYPE.
+
+    The parser, not a byte search, sees the DTD, in whatever encoding the document declares
+    (UTF-16 included): without one no entity can be declared, so none is ever expanded.
+    """
+    builder = ET.TreeBuilder()
+    parser = expat.ParserCreate(namespace_separator=" ")  # "uri local": no URI holds a space
+
+    def clark(name: str) -> str:
+        uri, _, local = name.rpartition(" ")
+        return f"{{{uri}}}{local}" if uri else local
+
+    parser.StartDoctypeDeclHandler = _refuse_dtd
+    parser.StartElementHandler = lambda name, attributes: builder.start(
+        clark(name), {clark(key): value for key, value in attributes.items()}
+    )
+    parser.EndElementHandler = lambda name: builder.end(clark(name))
+    parser.CharacterDataHandler = builder.data
+    try:
+        parser.Parse(answer, True)
+    except expat.ExpatError as exc:
+        raise ProbeError(f"the answer is not well-formed XML: {exc}") from exc
+    return builder.close()
 
 
 class _PinnedConnection(http.client.HTTPConnection):
@@ -234,7 +259,7 @@ def _auth_schemes(target: _Target) -> tuple[str, ...]:
         if response.status != http.HTTPStatus.UNAUTHORIZED:
             raise ProbeError(
                 f"an unauthenticated POST {WSMAN_PATH} was answered "
-                f"{response.status} {response.reason}, not 401"
+                f"{response.status} {response.reason}, not 401{_redirect_note(response)}"
             )
         return parse_auth_schemes(response.msg.get_all("WWW-Authenticate") or [])
 
@@ -246,5 +271,15 @@ def _identify(target: _Target) -> IdentifyFacts:
             raise ProbeError(f"the answer announces {announced} bytes, not an IdentifyResponse")
         answer = response.read(MAX_ANSWER_BYTES + 1)
         if response.status != http.HTTPStatus.OK:
-            raise ProbeError(f"answered {response.status} {response.reason}, not 200")
+            raise ProbeError(
+                f"answered {response.status} {response.reason}, not 200{_redirect_note(response)}"
+            )
     return parse_identify(answer)
+
+
+def _redirect_note(response: http.client.HTTPResponse) -> str:
+    """http.client never follows a redirect; say where one pointed, since WinRM never sends one."""
+    if not 300 <= response.status < 400:
+        return ""
+    location = (response.getheader("Location") or "")[:200]
+    return f" (a redirect to {location!r}, not followed)"

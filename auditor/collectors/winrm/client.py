@@ -15,6 +15,13 @@ from pypsrp.wsman import WSMan
 
 from auditor.collectors.winrm.request import SECTION_FACTS, collector_script
 from auditor.collectors.winrm.response import CollectorResponseError, parse_response
+from auditor.collectors.winrm.transport import (
+    DEFAULT_MAX_ANSWER_BYTES,
+    AnswerTooLarge,
+    RedirectRefused,
+    guard,
+    trust_store,
+)
 from auditor.collectors.winrm.wsman_config import (
     CONFIG_FACTS,
     CONFIG_URI,
@@ -31,6 +38,8 @@ AuthMethod = Literal["negotiate", "ntlm", "kerberos", "certificate", "credssp", 
 T = TypeVar("T")
 _ENUM = "http://schemas.xmlsoap.org/ws/2004/09/enumeration"
 _WSMAN = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
+# Listeners fit in one answer; a service that keeps the enumeration open is not a WinRM one.
+_MAX_PULLS = 50
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class WinRMSettings:
     proxy: str | None = None
     certificate_pem: Path | None = None
     certificate_key_pem: Path | None = None
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
 
     def check(self) -> None:
         """Refuse unsafe combinations before any packet is sent."""
@@ -79,6 +89,19 @@ class CollectionFailed(Exception):
 
 def classify(exc: BaseException, host: str) -> CollectionFailed:
     """One clear per-host reason for anything the transport raised."""
+    if isinstance(exc, RedirectRefused):
+        return CollectionFailed(
+            Reason.REDIRECT_REFUSED,
+            f"{host}: the WinRM service answered HTTP {exc.status} redirecting to "
+            f"{exc.location!r}; WinRM never redirects, so nothing was re-sent there: find out "
+            "what answers on this host's WinRM port",
+        )
+    if isinstance(exc, AnswerTooLarge):
+        return CollectionFailed(
+            Reason.PROTOCOL_ERROR,
+            f"{host}: an answer exceeded the {exc.limit // (1024 * 1024)} MiB limit "
+            "(winrm.max_answer_mb), far beyond any WS-Man envelope; the rest was not read",
+        )
     if isinstance(exc, requests.exceptions.SSLError):
         return CollectionFailed(
             Reason.TLS_ERROR,
@@ -156,15 +179,14 @@ class WinRMCollector:
                 certificate_key_pem=str(s.certificate_key_pem),
             )
         password = self.credentials.password.reveal() if self.credentials.password else None
-        return WSMan(
+        client = WSMan(
             host,
             port=s.port or (5986 if s.use_https else 5985),
             ssl=s.use_https,
             username=self.credentials.username,
             password=password,
             auth=s.auth,
-            # pypsrp accepts a CA bundle path here (passed to requests' verify), despite its hint.
-            cert_validation=False if s.insecure else (str(s.ca_bundle) if s.ca_bundle else True),  # type: ignore[arg-type]
+            cert_validation=not s.insecure,  # what is trusted is set by `guard` below
             encryption="auto" if s.use_https else "always",
             connection_timeout=int(s.connect_timeout),
             read_timeout=int(s.read_timeout),
@@ -175,19 +197,23 @@ class WinRMCollector:
             reconnection_retries=0,
             **kwargs,
         )
+        guard(client, trust_store(s.use_https, s.ca_bundle, s.insecure), s.max_answer_bytes)
+        return client
 
     def _attempt(self, host: str, action: Callable[[WSMan], T]) -> T:
         last: BaseException | None = None
         for _ in range(self.settings.retries + 1):
-            client = self._client(host)
+            client: WSMan | None = None
             try:
+                client = self._client(host)
                 return action(client)
             except RETRYABLE as exc:
                 last = exc
             except TRANSPORT_ERRORS as exc:
                 raise classify(exc, host) from None
             finally:
-                client.close()
+                if client is not None:
+                    client.close()
         assert last is not None
         raise classify(last, host) from None
 
@@ -216,22 +242,17 @@ class WinRMCollector:
 
     @staticmethod
     def _listeners(client: WSMan) -> Fact:
-        enumerate_body = ET.Element(f"{{{_ENUM}}}Enumerate")
-        ET.SubElement(enumerate_body, f"{{{_WSMAN}}}OptimizeEnumeration")
-        ET.SubElement(enumerate_body, f"{{{_WSMAN}}}MaxElements").text = "100"
-        body = client.enumerate(LISTENER_URI, resource=enumerate_body)
+        """The listener section on its own: a malformed or refused answer makes only this fact
+        unavailable, and the configuration already read stays. Transport failures still end
+        the host."""
         try:
-            items = listener_elements(body)
-            end = body.find(f".//{{{_WSMAN}}}EndOfSequence")
-            context = body.find(f".//{{{_ENUM}}}EnumerationContext")
-            while end is None and context is not None and context.text:
-                pull = ET.Element(f"{{{_ENUM}}}Pull")
-                ET.SubElement(pull, f"{{{_ENUM}}}EnumerationContext").text = context.text
-                body = client.pull(LISTENER_URI, resource=pull)
-                items.extend(listener_elements(body))
-                end = body.find(f".//{{{_ENUM}}}EndOfSequence")
-                context = body.find(f".//{{{_ENUM}}}EnumerationContext")
+            items = _enumerate_listeners(client)
             return Available(parse_listeners(items), Source.LOCAL)
+        except requests.exceptions.RequestException:
+            raise  # some are ValueErrors too, and a transport failure is the host's
+        except (ET.ParseError, WSManFaultError) as exc:
+            failed = classify(exc, "listener enumeration")
+            return Unavailable(failed.reason, failed.detail)
         except ValueError as exc:
             return Unavailable(Reason.PROTOCOL_ERROR, f"listener enumeration: {exc}")
 
@@ -256,6 +277,25 @@ class WinRMCollector:
             return parse_response(str(output[0]), sections)
         except CollectorResponseError as exc:
             return script_unavailable(Reason.PROTOCOL_ERROR, str(exc), request)
+
+
+def _enumerate_listeners(client: WSMan) -> list[ET.Element]:
+    """Enumerate, then Pull until the service says the sequence ended (a bounded number of times)."""
+    enumerate_body = ET.Element(f"{{{_ENUM}}}Enumerate")
+    ET.SubElement(enumerate_body, f"{{{_WSMAN}}}OptimizeEnumeration")
+    ET.SubElement(enumerate_body, f"{{{_WSMAN}}}MaxElements").text = "100"
+    body = client.enumerate(LISTENER_URI, resource=enumerate_body)
+    items = listener_elements(body)
+    for _ in range(_MAX_PULLS):
+        end = body.find(f".//{{{_WSMAN}}}EndOfSequence")
+        context = body.find(f".//{{{_ENUM}}}EnumerationContext")
+        if end is not None or context is None or not context.text:
+            return items
+        pull = ET.Element(f"{{{_ENUM}}}Pull")
+        ET.SubElement(pull, f"{{{_ENUM}}}EnumerationContext").text = context.text
+        body = client.pull(LISTENER_URI, resource=pull)
+        items.extend(listener_elements(body))
+    raise ValueError(f"the enumeration did not end after {_MAX_PULLS} pulls")
 
 
 def script_unavailable(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from auditor.collectors.winrm.request import SECTION_FACTS
 from auditor.collectors.winrm.response import CollectorResponseError, parse_response
 from auditor.errors import InputError
 from auditor.facts.io import documents_from_json
@@ -20,11 +21,16 @@ def is_collector_output(raw: Any) -> bool:
 
 def document_from_collector_output(text: str, raw: dict[str, Any], origin: Path) -> FactDocument:
     """Host facts from a collect.ps1 answer; facts it cannot carry stay unavailable (not_collected)."""
+    sections = raw["sections"]
+    # The sections the script answered, as far as auditor knows them; parse_response refuses
+    # sections that are not an object ("sections": 5).
+    answered = [n for n in sections if n in SECTION_FACTS] if isinstance(sections, dict) else []
     try:
-        facts, registry = parse_response(text, list(raw.get("sections", {})))
+        facts, registry = parse_response(text, answered)
     except CollectorResponseError as exc:
         raise InputError(f"{origin}: {exc}") from None
-    os_fact = raw["sections"].get("os", {}).get("ok", {})
+    os_section = sections.get("os")  # an answered os section was checked by parse_response
+    os_fact = (os_section.get("ok") or {}) if isinstance(os_section, dict) else {}
     name = str(os_fact.get("hostname") or origin.stem).lower()
     domain = os_fact.get("domain")
     if domain and "." not in name:

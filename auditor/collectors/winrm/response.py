@@ -160,7 +160,9 @@ def parse_response(
         raise CollectorResponseError("the collector's answer is not contract version 1")
     sections, registry_raw = raw.get("sections"), raw.get("registry")
     if not isinstance(sections, dict) or not isinstance(registry_raw, dict):
-        raise CollectorResponseError("the collector's answer lacks 'sections' or 'registry'")
+        raise CollectorResponseError(
+            "the collector's answer has no 'sections' or 'registry' object"
+        )
     try:
         collected_at = dt.datetime.fromisoformat(
             str(raw.get("collected_at")).replace("Z", "+00:00")

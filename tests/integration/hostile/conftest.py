@@ -35,6 +35,11 @@ HTML_PAYLOAD = " ".join(PAYLOADS)
 FORMULA = '=HYPERLINK("http://x.invalid","PWNED-XL")'
 MARKDOWN = "a | b\n| PWNED-MD | c |\r\n# heading <b>x</b> `tick` [l](javascript:x) ![i](x)"
 CONTROL = "ctl\x01\x07\x1b[31mred\x1b]0;PWNED-TERM\x07\x0b\x0cend"
+# More for a terminal: clear screen, an OSC 8 hyperlink, DEL, 8-bit CSI/OSC/ST, CR, LF.
+TERMINAL = (
+    CONTROL + "\x1b[2J\x1b]8;;http://pwned.invalid/\x1b\\link\x1b]8;;\x1b\\"
+    "\x7f\x9b2J\x9d0;PWNED-C1\x9c\rback\nFORGED line"
+)
 UNICODE = "\u202egnp.exe 管理者 😀 «Ünïcødé» \u200b"
 # Names that start like formulas; they become finding objects, the first cell of a row.
 FORMULA_NAMES = (FORMULA, "+cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "-2+3")
@@ -277,7 +282,7 @@ def _web_host() -> dict[str, Any]:
                     "session_type": "Default",
                     "language_mode": "FullLanguage",
                 }
-                for name in FORMULA_NAMES
+                for name in (*FORMULA_NAMES, f"Ops {TERMINAL}")
             ),
         ],
         "sshd_config": [

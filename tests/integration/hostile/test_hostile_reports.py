@@ -24,6 +24,7 @@ import xmlschema
 
 from auditor.reports.csv_format import COLUMNS
 from auditor.resources import reports_dir
+from auditor.terminal import visible
 from tests.unit.reports.htmltree import Element, parse
 
 from .conftest import (
@@ -37,10 +38,13 @@ from .conftest import (
     LONG_DESCRIPTION,
     MARKDOWN,
     PAYLOADS,
+    REALM,
     SCRIPT,
     SVG,
+    TERMINAL,
     UNICODE,
     ScanRun,
+    auditor,
     load_json,
 )
 
@@ -319,7 +323,32 @@ def test_sarif_parses_and_validates(domain_scan: ScanRun) -> None:
     assert "PWNED-S1" in json.dumps(sarif)
 
 
-def test_console_output_carries_no_terminal_escapes(domain_scan: ScanRun) -> None:
+# What a terminal acts on: C0 but tab and line feed, DEL, C1.
+RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def test_console_output_carries_no_terminal_escapes(domain_scan: ScanRun, tmp_path: Path) -> None:
+    """The scan's summary; then `auditor diff`, text and JSON, of this scan against one that had
+    not seen EVIL-WEB, whose session configuration is named with terminal escapes."""
     printed = domain_scan.console.read_text("utf-8")
-    assert "\x1b" not in printed and "\x07" not in printed
+    assert not RAW_CONTROL.search(printed), printed[-2000:]
     assert "PWNED" not in printed
+    new = domain_scan.output / "report.json"
+    web = f"host:evil-web.{REALM}"
+    earlier = load_json(new)
+    earlier["targets"] = [t for t in earlier["targets"] if t["id"] != web]
+    earlier["results"] = [r for r in earlier["results"] if r["target_id"] != web]
+    old = tmp_path / "earlier.json"
+    old.write_text(json.dumps(earlier), "utf-8")
+    text = auditor("diff", str(old), str(new))
+    assert text.returncode == 0, text.stderr[-2000:]
+    assert not RAW_CONTROL.search(text.stdout + text.stderr), text.stdout[-3000:]
+    lines = text.stdout.splitlines()
+    assert f"targets added: {web}" in lines
+    # The finding is there, escapes shown as text, on its one line.
+    assert any(line.endswith(f" on evil-web.{REALM} Ops {visible(TERMINAL)}") for line in lines)
+    assert not any(line.startswith("FORGED") for line in lines)
+    as_json = auditor("diff", str(old), str(new), "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr[-2000:]
+    assert not RAW_CONTROL.search(as_json.stdout + as_json.stderr), as_json.stdout[-3000:]
+    assert f"Ops {TERMINAL}" in {f["object"] for f in json.loads(as_json.stdout)["new"]}

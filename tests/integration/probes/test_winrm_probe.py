@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import socket
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -191,5 +194,73 @@ def test_identify_parsing_ignores_the_namespace_spelling() -> None:
     assert identify.to_fact() == {
         "product_vendor": "v",
         "product_version": "OS: 0.0.0 SP: 0.0 Stack: 3.0",
+        "protocol_version": "p",
+    }
+
+
+def utf16_identify(declaration: str, vendor: str) -> bytes:
+    """An IdentifyResponse in UTF-16 (BOM and declaration), as a listener may choose to send."""
+    fields = (
+        "<wsmid:ProtocolVersion>p</wsmid:ProtocolVersion>"
+        f"<wsmid:ProductVendor>{vendor}</wsmid:ProductVendor>"
+        "<wsmid:ProductVersion>OS</wsmid:ProductVersion>"
+    )
+    body = (IDENTIFY % fields.encode("ascii")).decode("ascii")
+    return f'<?xml version="1.0" encoding="UTF-16"?>{declaration}{body}'.encode("utf-16")
+
+
+ENTITY = '<!DOCTYPE s:Envelope [<!ENTITY vendor "Spoofed by a DTD">]>'
+
+
+@contextmanager
+def listener_answering(identify: bytes) -> Iterator[int]:
+    """A WinRM-like listener on loopback: 401 Negotiate, then `identify` for the Identify."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        timeout = 5  # a stalled client does not hold the server
+
+        def do_POST(self) -> None:
+            request = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if b"Identify" not in request:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", "Negotiate")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/soap+xml;charset=UTF-16")
+            self.send_header("Content-Length", str(len(identify)))
+            self.end_headers()
+            self.wfile.write(identify)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield server.server_address[1]
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+
+
+def test_a_utf16_identify_with_a_dtd_is_refused_over_http() -> None:
+    """The DTD is the parser's to see: a byte search for `<!DOCTYPE` misses it in UTF-16."""
+    with listener_answering(utf16_identify(ENTITY, "&vendor;")) as port:
+        fact = probe_winrm("x.corp.auditor.test", "127.0.0.1", port, False, 5.0).to_fact()
+    assert fact["auth_schemes"] == ["Negotiate"]
+    assert fact["identify"] is None
+    assert fact["error"] == "Identify: the answer declares a DTD; not parsed"
+
+
+def test_a_utf16_identify_without_a_dtd_is_read_over_http() -> None:
+    with listener_answering(utf16_identify("", "Microsoft &amp; Co")) as port:
+        fact = probe_winrm("x.corp.auditor.test", "127.0.0.1", port, False, 5.0).to_fact()
+    assert fact["error"] is None
+    assert fact["identify"] == {
+        "product_vendor": "Microsoft & Co",
+        "product_version": "OS",
         "protocol_version": "p",
     }

@@ -1,0 +1,91 @@
+"""Targets enter once and with a name a host could have (issue 13, item 12)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from auditor.facts.io import MAX_NAME_LENGTH
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hosts" / "web01-iis.json"
+HUGE = "h" * 10_000_000  # what the hostile sweep used: 10 MB, copied into every result
+
+
+def auditor(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "auditor", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=cwd,
+    )
+
+
+def test_an_empty_facts_file_is_no_targets_not_a_clean_scan(tmp_path: Path) -> None:
+    (tmp_path / "empty.json").write_text("[]")
+    done = auditor("scan", "facts", "empty.json", "-o", "out", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout
+    assert (
+        done.stderr
+        == "error: empty.json: no targets: the file holds an empty list of facts documents\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_target_twice_in_one_file_is_refused(tmp_path: Path) -> None:
+    document = json.loads(EXAMPLE.read_text())
+    (tmp_path / "dup.json").write_text(json.dumps([document, document]))
+    done = auditor("scan", "facts", "dup.json", "-o", "out", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout
+    assert done.stderr == (
+        "error: dup.json[1]: target host:web01.corp.auditor.test is also in dup.json[0]: "
+        "give each target once\n"
+    )
+
+
+def test_a_target_in_two_files_is_refused(tmp_path: Path) -> None:
+    done = auditor("scan", "facts", EXAMPLE, EXAMPLE, "-o", "out", cwd=tmp_path)
+    assert done.returncode == 2
+    assert f"target host:web01.corp.auditor.test is also in {EXAMPLE}" in done.stderr
+
+
+def test_a_huge_target_name_in_a_facts_file_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    document = json.loads(EXAMPLE.read_text())
+    document["target"]["name"] = HUGE
+    (tmp_path / "huge.json").write_text(json.dumps(document))
+    done = auditor("scan", "facts", "huge.json", "-o", "out", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"error: huge.json: target.name is {len(HUGE)} characters long; "
+        f"a DNS name has at most {MAX_NAME_LENGTH}\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_longest_dns_name_is_still_accepted(tmp_path: Path) -> None:
+    document = json.loads(EXAMPLE.read_text())
+    document["target"]["name"] = "h" * MAX_NAME_LENGTH
+    (tmp_path / "long.json").write_text(json.dumps(document))
+    done = auditor("scan", "facts", "long.json", "-o", "out", "-f", "json", "-q", cwd=tmp_path)
+    assert done.returncode in (0, 1, 3), done.stderr
+
+
+def test_a_huge_host_name_in_a_configuration_is_refused_without_echoing_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "scan.yaml").write_text(f"hosts: [ok.corp.test, {HUGE}]\n")
+    done = auditor("scan", "host", "--probe-only", "--config", "scan.yaml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == "error: scan.yaml:1: hosts.1: longer than 253 characters\n"
+
+
+def test_a_too_long_host_name_on_the_command_line_is_refused(tmp_path: Path) -> None:
+    name = "a" * 300  # the kernel caps one argument at 128 KiB: 10 MB cannot get here
+    done = auditor("scan", "host", "--probe-only", name, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"error: host name {'a' * 40}...: 300 characters long; a DNS name has at most 253\n"
+    )
