@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from auditor import scanning
 from auditor.config import load_config
 from auditor.lab.definition import load_definition
 from auditor.lab.responder import CollectorResponder, HostMaterial
-
-
-def auditor(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "auditor", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from tests.cli import auditor
 
 
 def test_init_writes_a_valid_commented_config_and_refuses_to_overwrite(tmp_path: Path) -> None:

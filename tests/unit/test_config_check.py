@@ -5,8 +5,6 @@ password paths."""
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,19 +15,9 @@ from auditor import scanning
 from auditor.cli.config_cmd import check
 from auditor.config import load_config
 from auditor.errors import AuditorError, InputError
+from tests.cli import auditor
 
 from .test_fuzz_inputs import CONFIG_DOCUMENTS, FUZZ
-
-
-def auditor(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "auditor", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=cwd,
-    )
 
 
 def test_init_template_points_at_config_check_and_passes_it(tmp_path: Path) -> None:

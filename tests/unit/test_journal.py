@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ from auditor.config import ScanConfig
 from auditor.errors import InputError
 from auditor.facts.model import Available, DocumentKind, FactDocument, Target
 from auditor.journal import Journal, check_same_scan, read_journal, scan_header
+from tests.cli import auditor as run_auditor
 
 
 def doc(name: str) -> FactDocument:
@@ -141,15 +140,7 @@ def test_a_journal_of_the_previous_version_is_refused_with_what_to_do(tmp_path: 
 
 
 def auditor(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "auditor", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=cwd,
-        env={**os.environ, "PW": "not-used-Pw-1"},
-    )
+    return run_auditor(*args, cwd=cwd, env={"PW": "not-used-Pw-1"})
 
 
 def test_resume_from_the_command_line_takes_only_the_scan_that_wrote_it(tmp_path: Path) -> None:

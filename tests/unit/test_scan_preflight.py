@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from auditor.store import Store
+from tests.cli import auditor as run_auditor
 
 # helper E's loopback range (tests binding fixed ports use their own addresses).
 ADDRESS = "127.35.0.1"
@@ -74,15 +74,9 @@ def host() -> Iterator[CountingHost]:
 
 
 def auditor(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AUDITOR_TEST_PASSWORD": "not-used-9"}
-    return subprocess.run(
-        [sys.executable, "-m", "auditor", *(str(a) for a in args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=cwd,
-        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    root = str(Path(__file__).resolve().parents[2])
+    return run_auditor(
+        *args, cwd=cwd, env={"AUDITOR_TEST_PASSWORD": "not-used-9", "PYTHONPATH": root}
     )
 
 

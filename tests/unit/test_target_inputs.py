@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from auditor.facts.io import MAX_NAME_LENGTH
+from tests.cli import auditor
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hosts" / "web01-iis.json"
 HUGE = "h" * 10_000_000  # what the hostile sweep used: 10 MB, copied into every result
-
-
-def auditor(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "auditor", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=cwd,
-    )
 
 
 def test_an_empty_facts_file_is_no_targets_not_a_clean_scan(tmp_path: Path) -> None:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from auditor.terminal import DataConsole, json_text, visible, visible_lines
+from tests.cli import auditor as run_auditor
 
 REPO = Path(__file__).resolve().parents[2]
 # Clear screen, set the window title, a hyperlink (OSC 8), DEL, 8-bit CSI/OSC/ST, a carriage
@@ -34,14 +33,7 @@ RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def auditor(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "auditor", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "COLUMNS": "1000"},  # no wrapping: one summary line per target
-    )
+    return run_auditor(*args, env={"COLUMNS": "1000"})  # no wrapping: a line per target
 
 
 def printed(completed: subprocess.CompletedProcess[str]) -> list[str]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
 import pytest
+
+from tests.cli import auditor
 
 # Seeded weaknesses of auditor/lab/default_domain.yaml, by rule: the offending objects' labels.
 EXPECTED_DIRECTORY_FINDINGS = {
@@ -32,16 +32,6 @@ EXPECTED_DIRECTORY_FINDINGS = {
     "ad-privileged-group-size": {"Domain Admins", "Administrators"},  # the lab allows 5
 }
 PREFIX = "127.18."
-
-
-def auditor(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "auditor", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -5,27 +5,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from auditor.lab.definition import load_definition
+from tests.cli import auditor as run_auditor
 from tests.integration.lab.conftest import relocated, start_lab
 
 PREFIX = "127.22."
 
 
 def auditor(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "250"}  # rich tables would fold in an 80-column pipe
-    return subprocess.run(
-        [sys.executable, "-m", "auditor", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=env,
-    )
+    return run_auditor(*args, env={"COLUMNS": "250"})  # rich tables fold in an 80-column pipe
 
 
 def nightly(tmp_path: Path, definition: object, name: str, *extra: str) -> dict[str, object]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 from auditor.lab.manager import PID_FILE
+from tests.cli import auditor
 
 DEFINITION = """
 domain:
@@ -25,16 +25,6 @@ hosts:
     roles: [member_server]
     winrm: {http: false, https: true, certificate: valid}
 """
-
-
-def auditor(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "auditor", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def listening(address: str, port: int) -> bool:

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from auditor.lab.manager import DC_READY
 from auditor.lab.samba import processes_of
+from tests.cli import AUDITOR, auditor
 
 DEFINITION = """
 domain:
@@ -26,19 +26,6 @@ hosts:
     roles: [member_server]
     winrm: {http: true, https: false}
 """
-
-
-AUDITOR = (sys.executable, "-m", "auditor")
-
-
-def auditor(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*AUDITOR, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def interrupted_up(lab_dir: Path, definition: Path, *, whole_group: bool) -> None:
