@@ -1,5 +1,5 @@
 """`python -m auditor` runs the command line."""
 
-from auditor.cli.main import run
+from auditor.cli import run
 
 run()

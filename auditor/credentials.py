@@ -78,11 +78,19 @@ def from_reference(
     if kind == "keyring":
         try:
             import keyring  # optional extra
+            import keyring.errors
         except ImportError:
             raise InputError(
                 "keyring references need the keyring extra: pip install 'auditor[keyring]'"
             ) from None
-        value = keyring.get_password(name, username or "")
+        try:
+            value = keyring.get_password(name, username or "")
+        except keyring.errors.KeyringError as exc:  # no backend, a locked or broken store
+            raise InputError(
+                f"password reference {reference!r}: the keyring could not be read "
+                f"({type(exc).__name__}); check its backend (keyring --list-backends), or use "
+                "env:VAR or file:PATH"
+            ) from None
         if value is None:
             raise InputError(f"password reference {reference!r}: no keyring entry for {username!r}")
         return Credentials(username, Secret(value), f"keyring:{name}")

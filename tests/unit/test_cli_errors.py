@@ -294,3 +294,46 @@ def test_a_password_that_is_not_a_reference_is_never_shown(tmp_path: Path) -> No
         secret = SECRETS[name][1]
         assert secret not in run.stdout + run.stderr, (name, run.stderr)
         assert_one_line_error(name, run, ExitCode.USAGE, "credentials.password", "env:VAR")
+
+
+def test_a_broken_installation_exits_70_not_1(tmp_path: Path) -> None:
+    """A dependency that fails to import (here jinja2, shadowed) is a bug-level failure."""
+    (tmp_path / "jinja2.py").write_text("raise ImportError('jinja2 is broken here')\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "auditor", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == ExitCode.INTERNAL, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "cannot load" in done.stderr and "jinja2 is broken here" in done.stderr
+
+
+def test_the_loader_exits_with_the_internal_code() -> None:
+    from auditor import cli
+
+    assert cli._INTERNAL == ExitCode.INTERNAL
+
+
+def test_an_unreadable_keyring_is_an_input_error(tmp_path: Path) -> None:
+    """keyring's own backend that fails every call: what a headless machine without one has."""
+    config = tmp_path / "scan.yaml"
+    config.write_text(
+        "credentials: {username: 'CORP\\\\scanner', password: 'keyring:auditor'}\n"
+        "hosts: [fs01.corp.example]\nnames: {fs01.corp.example: 127.33.0.9}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "auditor", "scan", "host", "--config", str(config), "-o", "out"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring", "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+    )
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert "keyring could not be read (NoKeyringError)" in done.stderr
+    assert "Traceback" not in done.stderr
