@@ -612,7 +612,7 @@ def parse_args() -> argparse.Namespace:
         "--profile-hosts",
         type=int,
         default=35,
-        help="hosts in the profiled pass (a multiple of 7: every profile alike)",
+        help="hosts in the profiled pass (a multiple of 7: every profile alike; 0 skips it)",
     )
     parser.add_argument(
         "--passes",
@@ -644,17 +644,18 @@ def measure(args: argparse.Namespace, lab: Path, workdir: Path) -> None:
         )
         runs = [timed_scan(lab, c, None) for c in levels]
         print_runs("no added latency", runs, 0)
-        profile = run_child(
-            "--child",
-            "profile",
-            "--lab",
-            str(lab),
-            "--limit",
-            str(args.profile_hosts),
-            "--passes",
-            str(args.passes),
-        )
-        print_profile(profile, runs[0])
+        if args.profile_hosts > 0:
+            profile = run_child(
+                "--child",
+                "profile",
+                "--lab",
+                str(lab),
+                "--limit",
+                str(args.profile_hosts),
+                "--passes",
+                str(args.passes),
+            )
+            print_profile(profile, runs[0])
     print_trips(runs[0])
     if not args.latency_ms:
         return
