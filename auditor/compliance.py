@@ -9,6 +9,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from auditor.atomic import replacing
 from auditor.errors import InputError
 from auditor.results.diff import diff, open_by_severity
 from auditor.results.history import HistoryView, TrendPoint
@@ -77,10 +78,9 @@ def summary(result: ScanResult, outcome: WaiverOutcome) -> dict[str, Any]:
 
 
 def _write_json(path: Path, document: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        with replacing(path) as out:
+            out.write((json.dumps(document, indent=1) + "\n").encode("utf-8"))
     except OSError as exc:
         raise InputError(f"{path}: cannot write the summary: {exc.strerror}") from None
 

@@ -1,4 +1,12 @@
-"""Where the built-in rule pack and report templates live (installed wheel or source tree)."""
+"""Where auditor's data files live: the one way any module finds them.
+
+Two kinds. The repository folders `rules/` and `reports/` (rule pack, report templates and
+the result schema) sit beside the package in a source tree or editable install, and inside
+it as `_data/` in a wheel (pyproject.toml force-includes them). Files kept inside the package
+(fact schemas, collect.ps1, the example configuration, the lab's defaults and Samba helpers)
+are found next to the modules. Both are real filesystem paths: the Samba helpers are handed
+to another interpreter, and Jinja2 loads templates from a folder.
+"""
 
 from __future__ import annotations
 
@@ -23,3 +31,8 @@ def rules_dir() -> Path:
 
 def reports_dir() -> Path:
     return _data_dir("reports")
+
+
+def package_path(*parts: str) -> Path:
+    """A file or folder shipped inside the auditor package, e.g. ("facts", "schemas")."""
+    return _PACKAGE.joinpath(*parts)

@@ -18,7 +18,8 @@ from auditor.credentials import REFERENCE_PREFIXES, Credentials, Secret, from_re
 from auditor.errors import InputError
 from auditor.facts.model import DocumentKind, FactDocument
 from auditor.fleet import FleetOutcome, collect_all
-from auditor.rules.model import Rule, Severity
+from auditor.results.vocabulary import Severity
+from auditor.rules.model import Rule
 from auditor.rules.pack import load_pack
 
 

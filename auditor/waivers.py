@@ -15,7 +15,7 @@ from typing import Any
 
 from auditor.errors import InputError
 from auditor.results.model import AppliedWaiver, Finding, RuleResult, ScanResult
-from auditor.rules.model import Status
+from auditor.results.vocabulary import Status
 from auditor.yamlio import LineDict, YamlProblem, line_of, load_file
 
 _ALLOWED = ("expires", "justification", "object", "owner", "rule", "target", "ticket")

@@ -10,7 +10,7 @@ import typer
 
 from auditor.errors import InputError
 from auditor.reports.formats import OutputFormat
-from auditor.rules.model import Severity
+from auditor.results.vocabulary import Severity
 from auditor.store import Store
 from auditor.waivers import load_waivers
 

@@ -16,7 +16,7 @@ from auditor.errors import InputError
 from auditor.results.diff import diff
 from auditor.results.io import load_result
 from auditor.results.model import ScanResult
-from auditor.rules.model import Severity
+from auditor.results.vocabulary import Severity
 from auditor.store import Store
 from auditor.terminal import DataConsole, echo, json_text
 

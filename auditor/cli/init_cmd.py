@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import typer
 
 from auditor.collectors.winrm.request import collector_script, request_json
 from auditor.errors import InputError
+from auditor.resources import package_path
 from auditor.rules.pack import load_pack
 
 
@@ -29,7 +29,7 @@ def init(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Write a commented example scan configuration."""
-    text = resources.files("auditor.templates").joinpath("scan-example.yaml").read_text("utf-8")
+    text = package_path("templates", "scan-example.yaml").read_text("utf-8")
     _write(path, text, force)
 
 

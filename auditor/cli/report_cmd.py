@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from auditor.atomic import replacing
 from auditor.cli.common import parse_formats
 from auditor.errors import InputError
 from auditor.reports.json_format import JsonRenderer
@@ -42,11 +43,9 @@ def merge(
     """Merge sharded scans' JSON results into one; a target in several keeps its newest collection."""
     merged = merge_results([load_result(path) for path in inputs], [str(p) for p in inputs])
     data = JsonRenderer().render(merged)
-    # Written beside and renamed, so a dashboard polling OUTPUT never reads half a file.
-    partial = output.with_name(output.name + ".tmp")
     try:
-        partial.write_bytes(data)
-        partial.replace(output)
+        with replacing(output) as out:  # a dashboard polling OUTPUT never reads half a file
+            out.write(data)
     except OSError as exc:
         raise InputError(f"{output}: cannot write: {exc.strerror}") from None
     for warning in merged.metadata.warnings:

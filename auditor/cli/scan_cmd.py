@@ -45,7 +45,8 @@ from auditor.journal import Journal, check_same_scan, read_journal, scan_header
 from auditor.reports.console import print_summary
 from auditor.reports.formats import OutputFormat
 from auditor.reports.write import write_reports
-from auditor.rules.model import Rule, Severity
+from auditor.results.vocabulary import Severity
+from auditor.rules.model import Rule
 from auditor.rules.pack import load_pack
 from auditor.terminal import DataConsole
 

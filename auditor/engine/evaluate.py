@@ -10,7 +10,8 @@ from typing import Any
 from auditor.engine.cel import CelEvaluationError, compile_expression, prepare, run
 from auditor.facts.model import Available, FactDocument, Source, Unavailable
 from auditor.results.model import Finding, RuleResult
-from auditor.rules.model import ObjectSelector, RegistrySetting, Rule, Status
+from auditor.results.vocabulary import Status
+from auditor.rules.model import ObjectSelector, RegistrySetting, Rule
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from auditor.engine.evaluate import evaluate_all
 from auditor.errors import ExitCode
 from auditor.facts.model import FactDocument
 from auditor.results.model import RuleResult, ScanMetadata, ScanResult, TargetInfo, TargetStatus
-from auditor.rules.model import Rule, Severity, Status
+from auditor.results.vocabulary import Severity, Status
+from auditor.rules.model import Rule
 
 
 def _target_info(doc: FactDocument, results: Sequence[RuleResult]) -> TargetInfo:

@@ -1,1 +1,2 @@
-"""facts."""
+"""Facts: the typed, immutable vocabulary collectors produce and rules read (a fact is
+available with its source, or unavailable with a reason), and their versioned schemas."""

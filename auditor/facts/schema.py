@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
 from typing import Any
 
 import jsonschema
 
 from auditor.facts.model import DocumentKind
+from auditor.resources import package_path
 
 
 @cache
 def document_schema(kind: DocumentKind) -> dict[str, Any]:
-    text = resources.files("auditor.facts").joinpath(f"schemas/{kind.value}-facts-1.json")
-    schema: dict[str, Any] = json.loads(text.read_text(encoding="utf-8"))
+    path = package_path("facts", "schemas", f"{kind.value}-facts-1.json")
+    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return schema
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from auditor.errors import InputError
 from auditor.lab.domain_spec import DomainSpec, DomainSpecError, parse_domain_spec
 from auditor.lab.hosts import HostProfile, HostProfileError, parse_host
+from auditor.resources import package_path
 from auditor.yamlio import YamlProblem, load_text
 
 SCAN_ACCOUNT = "svc_auditor"
@@ -26,7 +26,7 @@ class LabDefinition:
 
 
 def _default_text(name: str) -> str:
-    return resources.files("auditor.lab").joinpath(name).read_text("utf-8")
+    return package_path("lab", name).read_text("utf-8")
 
 
 def parse_definition(data: Any, source: str) -> LabDefinition:

@@ -12,7 +12,9 @@ from typing import TypeVar
 
 import yaml
 
-DEFAULT_DOMAIN_FILE = Path(__file__).with_name("default_domain.yaml")
+from auditor.resources import package_path
+
+DEFAULT_DOMAIN_FILE = package_path("lab", "default_domain.yaml")
 
 
 class AccountFlag(enum.Enum):

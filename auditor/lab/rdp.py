@@ -30,6 +30,7 @@ from auditor.collectors.probes.rdp import (
     parse_negotiation,
 )
 from auditor.collectors.probes.tls import TLS_VERSIONS, permit_tls_versions
+from auditor.lab.connections import Connections
 
 PROTOCOLS = {
     "rdp": SecurityProtocol.RDP,
@@ -158,7 +159,7 @@ class RDPListenerServer:
         if len(endpoints) != len(set(endpoints)):
             raise ValueError("configs: two listeners on the same address and port")
         self._servers: dict[RDPListenerConfig, asyncio.Server] = {}
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections = Connections()
 
     def port_of(self, config: RDPListenerConfig) -> int:
         """The port `config` listens on: the system's choice when it asked for port 0."""
@@ -174,9 +175,7 @@ class RDPListenerServer:
         """Stop listening and cut the connections still open: a stopped host answers nothing."""
         for server in self._servers.values():
             server.close()
-        for task in self._connections:
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        await self._connections.hang_up()
         for server in self._servers.values():
             await server.wait_closed()
         self._servers.clear()
@@ -203,23 +202,20 @@ class RDPListenerServer:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            await _converse(config, tls, reader, writer)
-        except (X224Error, asyncio.IncompleteReadError, ConnectionError, TimeoutError) as exc:
-            # Not RDP, or the client left: drop the connection as Windows does.
-            _log.debug("%s:%s dropped a client: %r", config.address, config.port, exc)
-        except ssl.SSLError as exc:
-            _log.debug("%s:%s TLS handshake failed: %s", config.address, config.port, exc)
-        except asyncio.CancelledError:
-            # stop() hung up on this client. Ending normally matters: Python 3.11's
-            # start_server callback calls exception() on the task, which raises if cancelled.
-            _log.debug("%s:%s hung up on a client at stop", config.address, config.port)
-        finally:
-            self._connections.discard(task)
-            writer.close()
+        with self._connections.track():
+            try:
+                await _converse(config, tls, reader, writer)
+            except (X224Error, asyncio.IncompleteReadError, ConnectionError, TimeoutError) as exc:
+                # Not RDP, or the client left: drop the connection as Windows does.
+                _log.debug("%s:%s dropped a client: %r", config.address, config.port, exc)
+            except ssl.SSLError as exc:
+                _log.debug("%s:%s TLS handshake failed: %s", config.address, config.port, exc)
+            except asyncio.CancelledError:
+                # stop() hung up on this client. Ending normally matters: Python 3.11's
+                # start_server callback calls exception() on the task, which raises if cancelled.
+                _log.debug("%s:%s hung up on a client at stop", config.address, config.port)
+            finally:
+                writer.close()
 
 
 async def _converse(

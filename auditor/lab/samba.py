@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from auditor.lab.domain_spec import DomainSpec
+from auditor.resources import package_path
 
 # Samba's Python bindings exist only for Debian's own interpreter, never the project's.
 SAMBA_PYTHON = Path("/usr/bin/python3")
-HELPERS_DIR = Path(__file__).with_name("samba_helpers")
+HELPERS_DIR = package_path("lab", "samba_helpers")
 # What the lab needs: LDAP(S)/GC, CLDAP for the DC locator, Kerberos. Without smbd, winbindd,
 # rpc, nbt, dns (which forwards to the host's resolver), drepl, kcc... samba starts about twice
 # as fast (0.5 s instead of 1 s; first start 1.8 s instead of 4 s) with half the processes.

@@ -1,1 +1,2 @@
-"""reports."""
+"""Report formats: a scan result (`auditor.results`) rendered as HTML, JSON, Markdown, CSV,
+JUnit, SARIF or the console summary, all behind one interface."""

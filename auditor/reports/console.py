@@ -11,7 +11,7 @@ from rich.table import Table
 
 from auditor.results.model import ScanResult, TargetStatus
 from auditor.results.score import score
-from auditor.rules.model import Severity, Status
+from auditor.results.vocabulary import Severity, Status
 from auditor.terminal import visible
 
 _STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}

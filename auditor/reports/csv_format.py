@@ -11,7 +11,7 @@ from typing import Any
 
 from auditor.reports.interface import Renderer
 from auditor.results.model import AppliedWaiver, ScanResult
-from auditor.rules.model import Status
+from auditor.results.vocabulary import Status
 
 COLUMNS = (
     "rule_id",

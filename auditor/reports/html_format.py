@@ -17,8 +17,7 @@ from markupsafe import Markup
 
 from auditor.reports.interface import Renderer
 from auditor.resources import reports_dir
-from auditor.results.diff import DriftFinding
-from auditor.results.history import HistoryView
+from auditor.results.history import DriftFinding, HistoryView
 from auditor.results.model import (
     AppliedWaiver,
     Finding,
@@ -28,7 +27,7 @@ from auditor.results.model import (
     TargetStatus,
 )
 from auditor.results.score import PenaltyShare, score, score_by_area, top_penalties
-from auditor.rules.model import Severity, Status
+from auditor.results.vocabulary import Severity, Status
 
 WORST_FIRST = tuple(reversed(Severity))
 

@@ -12,7 +12,7 @@ from typing import Any
 from auditor.reports.csv_format import compact_json
 from auditor.reports.interface import Renderer
 from auditor.results.model import AppliedWaiver, Finding, RuleResult, ScanResult
-from auditor.rules.model import Status
+from auditor.results.vocabulary import Status
 
 # XML 1.0 cannot carry these at all, not even as character references.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

@@ -10,11 +10,10 @@ from typing import Any
 
 from auditor.reports.csv_format import neutralise, without_controls
 from auditor.reports.interface import Renderer
-from auditor.results.diff import DriftFinding
-from auditor.results.history import HistoryView
+from auditor.results.history import DriftFinding, HistoryView
 from auditor.results.model import RuleResult, ScanResult, TargetStatus
 from auditor.results.score import score
-from auditor.rules.model import Severity, Status
+from auditor.results.vocabulary import Severity, Status
 
 # Characters that start emphasis, links, code, headings, tables, strikethrough, raw HTML or
 # entities; escaped so scanned data (account names, registry values) renders as plain text.

@@ -13,7 +13,7 @@ from auditor.reports.csv_format import compact_json
 from auditor.reports.interface import Renderer
 from auditor.reports.markdown_format import code_block, text
 from auditor.results.model import Finding, RuleResult, ScanResult, TargetInfo, TargetStatus
-from auditor.rules.model import Severity, Status
+from auditor.results.vocabulary import Severity, Status
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT_KEY = "auditorFinding/v1"

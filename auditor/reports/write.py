@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from auditor.atomic import replacing
 from auditor.errors import InputError
 from auditor.reports.formats import OutputFormat
 from auditor.results.model import ScanResult
@@ -23,10 +24,9 @@ def write_reports(
         renderer = fmt.renderer()
         path = out_dir / f"{stem}{renderer.suffix}"
         data = renderer.render(result)
-        tmp = path.with_name(path.name + ".tmp")
         try:
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            with replacing(path) as out:
+                out.write(data)
         except OSError as exc:
             raise InputError(f"{path}: cannot write the report: {exc.strerror}") from None
         written.append(path)

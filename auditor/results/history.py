@@ -6,7 +6,41 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.results.diff import DriftFinding
+from auditor.results.vocabulary import Severity
+
+
+@dataclass(frozen=True)
+class DriftFinding:
+    """One finding named by its key, with what a reader needs to recognise it."""
+
+    rule_id: str
+    target_id: str
+    target: str  # display name
+    object: str | None
+    severity: Severity
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "target_id": self.target_id,
+            "target": self.target,
+            "object": self.object,
+            "severity": self.severity.value,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> DriftFinding:
+        return cls(
+            raw["rule_id"],
+            raw["target_id"],
+            raw["target"],
+            raw["object"],
+            Severity(raw["severity"]),
+        )
+
+    def describe(self) -> str:
+        where = f"{self.target} {self.object}" if self.object is not None else self.target
+        return f"{self.severity.value.upper()} {self.rule_id} on {where}"
 
 
 @dataclass(frozen=True)

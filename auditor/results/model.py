@@ -6,12 +6,10 @@ import enum
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from auditor.rules.model import Severity, Status
-
-if TYPE_CHECKING:
-    from auditor.results.history import HistoryView
+from auditor.results.history import HistoryView
+from auditor.results.vocabulary import Severity, Status
 
 RESULT_SCHEMA_VERSION = 1
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from auditor.results.model import RuleResult
-from auditor.rules.model import Severity, Status
+from auditor.results.vocabulary import Severity, Status
 
 # A critical finding weighs as much as 40 low ones; info findings never lower the score.
 WEIGHTS = {

@@ -17,7 +17,8 @@ from auditor.facts.model import (
     Unavailable,
     normalise_registry_path,
 )
-from auditor.rules.model import Fixture, Rule, Status
+from auditor.results.vocabulary import Status
+from auditor.rules.model import Fixture, Rule
 
 FIXTURE_TIME = "2026-01-01T00:00:00Z"
 

@@ -12,6 +12,7 @@ from auditor.engine.cel import CelCompileError, compile_expression
 from auditor.errors import RuleLoadError
 from auditor.facts.model import DocumentKind
 from auditor.facts.schema import fact_names
+from auditor.results.vocabulary import Severity, Status
 from auditor.rules.model import (
     Escalation,
     Fixture,
@@ -20,8 +21,6 @@ from auditor.rules.model import (
     Remediation,
     Rule,
     Scope,
-    Severity,
-    Status,
 )
 from auditor.yamlio import LineDict, YamlProblem, line_of, load_file
 

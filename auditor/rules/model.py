@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from auditor.facts.model import DocumentKind
-
-
-class Severity(enum.StrEnum):
-    INFO = "info"
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return list(Severity).index(self)
-
-
-class Status(enum.StrEnum):
-    """A rule's outcome on one target. `error` means undecided: never counted as a pass."""
-
-    PASS = "pass"  # noqa: S105 - a status, not a password
-    FAIL = "fail"
-    ERROR = "error"
-    NOT_APPLICABLE = "not_applicable"
-    # Set after evaluation by a waiver file (auditor.waivers), never by a rule: every
-    # finding of a failing result is accepted until its waiver expires.
-    WAIVED = "waived"
+from auditor.results.vocabulary import Severity, Status
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 
-from auditor.rules.model import Severity
+from auditor.results.vocabulary import Severity
 
 Migration = Callable[[sqlite3.Connection], None]
 

@@ -25,7 +25,7 @@ from auditor.results.model import (
     TargetInfo,
 )
 from auditor.results.score import score
-from auditor.rules.model import Severity, Status
+from auditor.results.vocabulary import Severity, Status
 from auditor.store.migrations import NewerSchema, migrate, write_transaction
 
 # Seconds a writer waits for another (two scans finishing at once) before giving up.

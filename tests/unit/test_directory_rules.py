@@ -12,9 +12,10 @@ from auditor.engine.evaluate import evaluate, evaluate_all
 from auditor.facts.io import load_documents
 from auditor.facts.model import FactDocument, Reason, Unavailable
 from auditor.results.model import RuleResult
+from auditor.results.vocabulary import Severity, Status
 from auditor.rules.fixtures import fixture_document
 from auditor.rules.loader import load_rules
-from auditor.rules.model import Rule, Severity, Status
+from auditor.rules.model import Rule
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "domain.json"

@@ -19,8 +19,9 @@ from auditor.facts.model import (
     Target,
     Unavailable,
 )
+from auditor.results.vocabulary import Severity, Status
 from auditor.rules.loader import load_rules
-from auditor.rules.model import Rule, Severity, Status
+from auditor.rules.model import Rule
 from auditor.yamlio import load_text
 
 RULE = """

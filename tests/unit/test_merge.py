@@ -15,7 +15,7 @@ from auditor.reports.json_format import JsonRenderer
 from auditor.results.io import load_result, validate_result_json
 from auditor.results.merge import merge_results
 from auditor.results.model import RuleResult, ScanResult, TargetInfo, TargetStatus
-from auditor.rules.model import Severity, Status
+from auditor.results.vocabulary import Severity, Status
 
 from .reports.sample import BASIC, FS01, OFFLINE, make_result
 

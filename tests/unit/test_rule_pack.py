@@ -12,9 +12,10 @@ from auditor.engine.evaluate import applies_to, evaluate_all
 from auditor.facts.io import load_documents
 from auditor.facts.model import DocumentKind
 from auditor.resources import rules_dir
+from auditor.results.vocabulary import Status
 from auditor.rules.fixtures import run_fixture
 from auditor.rules.mappings import load_mappings
-from auditor.rules.model import Fixture, Rule, Status
+from auditor.rules.model import Fixture, Rule
 from auditor.rules.pack import load_pack
 
 PACK = load_pack()

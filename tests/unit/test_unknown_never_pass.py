@@ -41,9 +41,10 @@ from auditor.facts.model import (
     Unavailable,
     registry_key,
 )
+from auditor.results.vocabulary import Status
 from auditor.rules.fixtures import fixture_document
 from auditor.rules.loader import KNOWN_ROLES
-from auditor.rules.model import Fixture, Rule, Status
+from auditor.rules.model import Fixture, Rule
 from auditor.rules.pack import load_pack
 
 PACK = load_pack()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from importlib import resources
 
 from auditor.facts.model import DocumentKind, normalise_registry_path
+from auditor.resources import package_path
 from auditor.rules.model import Rule
 
 CONTRACT_VERSION = 1
@@ -38,7 +38,7 @@ FIREWALL_RULES = (
 
 def collector_script() -> str:
     """The exact PowerShell the scanner runs (also written out by `auditor collector-script`)."""
-    return resources.files("auditor.collectors.winrm").joinpath("collect.ps1").read_text("utf-8")
+    return package_path("collectors", "winrm", "collect.ps1").read_text("utf-8")
 
 
 def registry_paths(rules: Iterable[Rule]) -> list[str]:

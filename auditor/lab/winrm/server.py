@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from spnego.exceptions import SpnegoError
 
 from auditor.collectors.probes.tls import permit_tls_versions
+from auditor.lab.connections import Connections
 from auditor.lab.winrm import encryption, faults, http
 from auditor.lab.winrm.accounts import Account, AccountBook
 from auditor.lab.winrm.auth import Authenticator, AuthResult, ConnectionAuth, tls_server_end_point
@@ -71,7 +72,7 @@ class WinRMHostServer:
                 endpoints.add(endpoint)
         self._servers: list[asyncio.Server] = []
         self._hosts: list[_Host] = []
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections = Connections()
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -135,10 +136,7 @@ class WinRMHostServer:
         """Close the listeners and every open connection, and forget the shells."""
         for server in self._servers:
             server.close()
-        for task in list(self._connections):
-            task.cancel()
-        if self._connections:
-            await asyncio.gather(*self._connections, return_exceptions=True)
+        await self._connections.hang_up()
         for server in self._servers:
             await server.wait_closed()
         for host in self._hosts:
@@ -198,29 +196,26 @@ class WinRMHostServer:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            await self._serve(host, is_https, url_prefix, reader, writer)
-        except http.BadRequest as err:
-            log.info("%s: bad HTTP request, closing: %s", host.config.hostname, err)
-            with contextlib.suppress(ConnectionError):
-                writer.write(http.Response(400, close=True, reason="Bad Request").encode())
-        except (TimeoutError, ConnectionError, ssl.SSLError) as err:
-            log.debug("%s: connection ended: %r", host.config.hostname, err)
-        except asyncio.CancelledError:
-            # stop() cancels open connections; ending quietly keeps asyncio's stream
-            # callback from reporting the cancellation as an error.
-            log.debug("%s: connection closed by server stop", host.config.hostname)
-        except Exception:
-            # A bug in one exchange must cost that connection only, not the whole lab.
-            log.exception("%s: unexpected error, closing the connection", host.config.hostname)
-        finally:
-            self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, ssl.SSLError):
-                await writer.wait_closed()
+        with self._connections.track():
+            try:
+                await self._serve(host, is_https, url_prefix, reader, writer)
+            except http.BadRequest as err:
+                log.info("%s: bad HTTP request, closing: %s", host.config.hostname, err)
+                with contextlib.suppress(ConnectionError):
+                    writer.write(http.Response(400, close=True, reason="Bad Request").encode())
+            except (TimeoutError, ConnectionError, ssl.SSLError) as err:
+                log.debug("%s: connection ended: %r", host.config.hostname, err)
+            except asyncio.CancelledError:
+                # stop() cancels open connections; ending quietly keeps asyncio's stream
+                # callback from reporting the cancellation as an error.
+                log.debug("%s: connection closed by server stop", host.config.hostname)
+            except Exception:
+                # A bug in one exchange must cost that connection only, not the whole lab.
+                log.exception("%s: unexpected error, closing the connection", host.config.hostname)
+            finally:
+                writer.close()
+                with contextlib.suppress(ConnectionError, ssl.SSLError):
+                    await writer.wait_closed()
 
     async def _serve(
         self,

@@ -18,7 +18,7 @@ from auditor.facts.model import DocumentKind, Reason
 from auditor.lab.definition import load_definition
 from auditor.lab.pki import create_ca
 from auditor.results.model import ScanResult, TargetStatus
-from auditor.rules.model import Severity, Status
+from auditor.results.vocabulary import Severity, Status
 from tests.integration.lab.conftest import Lab, relocated, start_lab
 
 FAULTS = {

@@ -16,7 +16,8 @@ from auditor.collectors.host import targets_from
 from auditor.engine.scan import build_result
 from auditor.facts.model import Available, DocumentKind, FactDocument
 from auditor.facts.schema import schema_errors
-from auditor.rules.model import Rule, Status
+from auditor.results.vocabulary import Status
+from auditor.rules.model import Rule
 from tests.integration.lab.conftest import Lab
 
 # Get config, Enumerate listeners, then the PSRP shell: Create, Receive, Command,

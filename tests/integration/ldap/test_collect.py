@@ -16,8 +16,8 @@ from auditor.engine.evaluate import evaluate_all
 from auditor.facts.model import Available, DocumentKind, FactDocument, Source
 from auditor.facts.schema import schema_errors
 from auditor.lab.domain_spec import AccountFlag
+from auditor.results.vocabulary import Status
 from auditor.rules.loader import load_rules
-from auditor.rules.model import Status
 
 from .conftest import BIG_GROUP_MEMBERS, JSMITH_PASSWORD, LdapLab
 

@@ -6,7 +6,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from auditor.results.model import Finding, RuleResult, ScanMetadata, ScanResult, TargetInfo
-from auditor.rules.model import Rule, Severity, Status
+from auditor.results.vocabulary import Severity, Status
+from auditor.rules.model import Rule
 
 from ..reports.sample import BASIC, DC01, DELEGATION, DOMAIN, FS01, RULES, SMB_SIGNING
 

@@ -6,9 +6,10 @@ import dataclasses
 import datetime as dt
 import json
 
-from auditor.results.diff import DriftFinding, diff, open_by_severity
+from auditor.results.diff import diff, open_by_severity
+from auditor.results.history import DriftFinding
 from auditor.results.model import TargetStatus
-from auditor.rules.model import Severity, Status
+from auditor.results.vocabulary import Severity, Status
 from auditor.waivers import Waiver, apply_waivers
 
 from ..reports.sample import RDP_NLA

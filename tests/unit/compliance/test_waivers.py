@@ -17,7 +17,7 @@ from auditor.reports.markdown_format import MarkdownRenderer
 from auditor.results.io import result_from_json, validate_result_json
 from auditor.results.model import AppliedWaiver, RuleResult
 from auditor.results.score import score
-from auditor.rules.model import Severity, Status
+from auditor.results.vocabulary import Severity, Status
 from auditor.waivers import Waiver, WaiverLoadError, apply_waivers, load_waivers, match_waivers
 
 from ..reports.sample import RDP_NLA

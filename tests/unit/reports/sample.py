@@ -16,7 +16,8 @@ from auditor.results.model import (
     TargetInfo,
     TargetStatus,
 )
-from auditor.rules.model import Remediation, Rule, Scope, Severity, Status
+from auditor.results.vocabulary import Severity, Status
+from auditor.rules.model import Remediation, Rule, Scope
 
 # Markup that would run if a report passed it through unescaped: each leaves a trace the
 # Chromium test looks for (a changed title, an element with id "xss-marker").

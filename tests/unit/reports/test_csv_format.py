@@ -10,7 +10,7 @@ import pytest
 
 from auditor.reports.csv_format import COLUMNS, CsvRenderer, neutralise
 from auditor.results.model import ScanResult
-from auditor.rules.model import Status
+from auditor.results.vocabulary import Status
 
 from .sample import FORMULA, UNICODE, make_result
 

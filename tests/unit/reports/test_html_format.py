@@ -11,7 +11,7 @@ import pytest
 
 from auditor.reports.html_format import HtmlRenderer, is_web_url
 from auditor.results.model import ScanResult, TargetStatus
-from auditor.rules.model import Status
+from auditor.results.vocabulary import Status
 
 from .htmltree import Element, parse
 from .sample import IMG, SCRIPT, make_large_result, make_result

@@ -14,8 +14,8 @@ from auditor.facts.model import DocumentKind, Source
 from auditor.reports.json_format import JsonRenderer
 from auditor.results.io import result_from_json, result_schema, result_to_json, validate_result_json
 from auditor.results.model import ScanResult, TargetStatus
+from auditor.results.vocabulary import Severity, Status
 from auditor.rules.fixtures import fixture_document
-from auditor.rules.model import Severity, Status
 from auditor.rules.pack import load_pack
 
 from .sample import make_result

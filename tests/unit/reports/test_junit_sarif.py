@@ -18,7 +18,7 @@ from auditor.reports.junit_format import JunitRenderer, xml_text
 from auditor.reports.sarif_format import FINGERPRINT_KEY, SarifRenderer
 from auditor.resources import reports_dir
 from auditor.results.model import AppliedWaiver, Finding, RuleResult, ScanResult, TargetStatus
-from auditor.rules.model import Severity, Status
+from auditor.results.vocabulary import Severity, Status
 
 from .sample import (
     BASIC,
