@@ -39,7 +39,7 @@ from auditor.config import ScanConfig, check_local_files, load_config
 from auditor.credentials import Credentials
 from auditor.engine.scan import build_result, exit_code
 from auditor.errors import InputError
-from auditor.facts.io import MAX_NAME_LENGTH, check_target_names
+from auditor.facts.io import check_name_length
 from auditor.facts.model import DocumentKind, FactDocument
 from auditor.journal import Journal, check_same_scan, read_journal, scan_header
 from auditor.reports.console import print_summary
@@ -88,9 +88,8 @@ def load_fact_files(files: list[Path]) -> list[FactDocument]:
         loaded = load_any(path)
         if not loaded:
             raise InputError(f"{path}: no targets: the file holds an empty list of facts documents")
-        for i, doc in enumerate(loaded):
+        for i, doc in enumerate(loaded):  # names were bounded as each document was read
             where = f"{path}[{i}]" if len(loaded) > 1 else str(path)
-            check_target_names(where, doc.target.name, doc.target.address)
             if doc.target.id in seen:
                 raise InputError(
                     f"{where}: target {doc.target.id} is also in {seen[doc.target.id]}: "
@@ -216,11 +215,7 @@ def host_names(names: list[str]) -> list[str]:
             "no hosts: name them on the command line or in the configuration's 'hosts'"
         )
     for name in names:
-        if len(name) > MAX_NAME_LENGTH:
-            raise InputError(
-                f"host name {name[:40]}...: {len(name)} characters long; "
-                f"a DNS name has at most {MAX_NAME_LENGTH}"
-            )
+        check_name_length(f"host name {name[:40]}...:", name)
     return list(dict.fromkeys(name.lower() for name in names))
 
 

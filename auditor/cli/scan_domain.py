@@ -38,7 +38,7 @@ from auditor.collectors.host import targets_from
 from auditor.collectors.ldap import LdapSettings, collect_domain
 from auditor.config import ScanConfig, check_local_files, load_config
 from auditor.errors import InputError
-from auditor.facts.io import MAX_NAME_LENGTH
+from auditor.facts.io import check_name_length
 from auditor.facts.model import Available, DocumentKind, FactDocument
 from auditor.inventory import select_computers
 from auditor.journal import Journal, scan_header
@@ -51,10 +51,7 @@ def ldap_settings(
     name = dc or config.section("domain").get("dc")
     if not name:
         raise InputError("no domain controller: give --dc NAME or domain.dc in the configuration")
-    if len(name) > MAX_NAME_LENGTH:
-        raise InputError(
-            f"--dc: {len(name)} characters long; a DNS name has at most {MAX_NAME_LENGTH}"
-        )
+    check_name_length("--dc:", name)
     return LdapSettings(
         dc=str(name).lower(),
         mode=cast(Literal["ldaps", "starttls", "plain"], mode or section.get("mode", "ldaps")),

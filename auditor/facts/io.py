@@ -24,14 +24,18 @@ from auditor.jsonfile import read_json
 MAX_NAME_LENGTH = 253
 
 
+def check_name_length(label: str, value: object) -> None:
+    """Refuse a name no DNS could hold where it enters, without echoing it: `label` says where."""
+    if isinstance(value, str) and len(value) > MAX_NAME_LENGTH:
+        raise InputError(
+            f"{label} {len(value)} characters long; a DNS name has at most {MAX_NAME_LENGTH}"
+        )
+
+
 def check_target_names(origin: str, name: object, address: object = None) -> None:
     """Refuse a target whose name or address could not be a host's, where it enters."""
-    for what, value in (("name", name), ("address", address)):
-        if isinstance(value, str) and len(value) > MAX_NAME_LENGTH:
-            raise InputError(
-                f"{origin}: target.{what} is {len(value)} characters long; "
-                f"a DNS name has at most {MAX_NAME_LENGTH}"
-            )
+    check_name_length(f"{origin}: target.name is", name)
+    check_name_length(f"{origin}: target.address is", address)
 
 
 def document_from_json(raw: Any, origin: str) -> FactDocument:

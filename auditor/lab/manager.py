@@ -20,7 +20,7 @@ from auditor.lab.directory_seed import seed
 from auditor.lab.domain_spec import UserSpec
 from auditor.lab.hostd import READY_FILE
 from auditor.lab.runtime import LabState
-from auditor.lab.samba import STATE_FILE, SambaDC, SambaError, discard, generate_password
+from auditor.lab.samba import SambaDC, SambaError, discard, generate_password, provisioned
 
 SCAN_CONFIG = "scan.yaml"
 PID_FILE = "hostd.pid"
@@ -39,6 +39,11 @@ class LabStatus:
     hosts: int
     scan_config: Path
     rebuilt_dc: bool = False  # an unfinished DC from an earlier `up` was deleted and made anew
+
+
+def _dc_finished(directory: Path) -> bool:
+    """The lab's DC was provisioned, started and seeded by a `lab up` that completed."""
+    return (directory / DC_READY).exists() and provisioned(directory / "dc")
 
 
 def _with_scan_account(definition: LabDefinition, password: str) -> LabDefinition:
@@ -166,7 +171,7 @@ def up(
         dc = SambaDC.for_domain(directory / "dc", spec)
         ready = directory / DC_READY
         try:
-            if not (ready.exists() and dc.is_provisioned):
+            if not _dc_finished(directory):
                 ready.unlink(missing_ok=True)
                 rebuilt_dc = dc.directory.exists()
                 discard(dc.directory)
@@ -227,8 +232,7 @@ def status(directory: Path) -> LabStatus:
         ) from None
     dc_running = None
     if state.with_dc:
-        ready = (directory / DC_READY).exists() and (directory / "dc" / STATE_FILE).is_file()
-        dc_running = ready and SambaDC.open(directory / "dc").is_running()
+        dc_running = _dc_finished(directory) and SambaDC.open(directory / "dc").is_running()
     hosts_running = (
         _pid_alive(directory / PID_FILE) is not None and (directory / READY_FILE).exists()
     )
@@ -259,7 +263,7 @@ def down(directory: Path, timeout: float = 30.0) -> bool:
     (directory / PID_FILE).unlink(missing_ok=True)
     dc_dir = directory / "dc"
     try:
-        if (directory / DC_READY).exists() and (dc_dir / STATE_FILE).is_file():
+        if _dc_finished(directory):
             SambaDC.open(dc_dir).stop()
             return False
         discarded = dc_dir.exists()

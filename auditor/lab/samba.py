@@ -29,6 +29,7 @@ HELPERS_DIR = package_path("lab", "samba_helpers")
 # as fast (0.5 s instead of 1 s; first start 1.8 s instead of 4 s) with half the processes.
 DEFAULT_SERVICES = ("ldap", "cldap", "kdc")
 STATE_FILE = "lab-dc.json"
+SAM_LDB = Path("private", "sam.ldb")  # the directory database, under a DC's folder
 # What `samba-tool domain provision --targetdir` and this module create in a DC directory:
 # a directory holding only these is a lab DC's, and may be deleted when half-made.
 _DC_ENTRIES = frozenset(
@@ -148,7 +149,7 @@ class SambaDC:
 
     @property
     def sam_ldb(self) -> Path:
-        return self.directory / "private" / "sam.ldb"
+        return self.directory / SAM_LDB
 
     @property
     def ca_bundle(self) -> Path:
@@ -197,7 +198,7 @@ class SambaDC:
 
     @property
     def is_provisioned(self) -> bool:
-        return (self.directory / STATE_FILE).is_file() and self.sam_ldb.is_file()
+        return provisioned(self.directory)
 
     def provision(self, timeout: float = 180.0) -> None:
         """Create the domain; refuses a directory that already holds anything."""
@@ -385,6 +386,11 @@ class SambaDC:
             raise SambaError(
                 f"{self.directory}: {name}: unreadable output: {result.stdout[-500:]!r}"
             ) from exc
+
+
+def provisioned(directory: Path) -> bool:
+    """Whether `directory` holds a DC that provision() finished (its state file comes last)."""
+    return (directory / STATE_FILE).is_file() and (directory / SAM_LDB).is_file()
 
 
 def check_installed(directory: Path) -> None:

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 from auditor.facts.io import MAX_NAME_LENGTH
+from auditor.lab.definition import load_definition
+from auditor.lab.responder import CollectorResponder, HostMaterial
 from tests.cli import auditor
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hosts" / "web01-iis.json"
@@ -77,3 +79,25 @@ def test_a_too_long_host_name_on_the_command_line_is_refused(tmp_path: Path) -> 
     assert done.stderr == (
         f"error: host name {'a' * 40}...: 300 characters long; a DNS name has at most 253\n"
     )
+
+
+def test_a_huge_host_name_in_collector_output_is_refused_without_echoing_it(
+    tmp_path: Path,
+) -> None:
+    """collect.ps1's answer names its host in the os section: bounded where it is read too."""
+    assert auditor("collector-script", "-o", "collect.ps1", cwd=tmp_path).returncode == 0
+    request = json.loads((tmp_path / "collect.request.json").read_text())
+    definition = load_definition(None)
+    wks = next(h for h in definition.hosts if h.name == "WKS01")
+    material = HostMaterial(definition.domain.realm, "CORP", "S-1-5-21-1-2-3", None, None)
+    answer = json.loads(CollectorResponder(wks, material).respond(request))
+    answer["sections"]["os"]["ok"]["hostname"] = HUGE
+    (tmp_path / "wks01.json").write_text(json.dumps(answer))
+    done = auditor("scan", "facts", "wks01.json", "-o", "out", cwd=tmp_path)
+    assert done.returncode == 2
+    name = f"{HUGE}.{answer['sections']['os']['ok']['domain']}"  # a short name gets its domain
+    assert done.stderr == (
+        f"error: wks01.json: target.name is {len(name)} characters long; "
+        f"a DNS name has at most {MAX_NAME_LENGTH}\n"
+    )
+    assert not (tmp_path / "out").exists()

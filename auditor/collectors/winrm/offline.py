@@ -8,7 +8,7 @@ from typing import Any
 from auditor.collectors.winrm.request import SECTION_FACTS
 from auditor.collectors.winrm.response import CollectorResponseError, parse_response
 from auditor.errors import InputError
-from auditor.facts.io import documents_from_json
+from auditor.facts.io import check_target_names, documents_from_json
 from auditor.facts.model import Available, DocumentKind, FactDocument, Target
 from auditor.jsonfile import read_json_text
 
@@ -35,6 +35,7 @@ def document_from_collector_output(text: str, raw: dict[str, Any], origin: Path)
     domain = os_fact.get("domain")
     if domain and "." not in name:
         name = f"{name}.{str(domain).lower()}"
+    check_target_names(str(origin), name)
     roles = facts.get("host.roles")
     return FactDocument(
         Target(
