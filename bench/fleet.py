@@ -39,15 +39,16 @@ from typing import Any
 
 import yaml
 
-from auditor import scanning
-from auditor.collectors.host import HostScanSettings, HostTarget, collect_host, targets_from
+from auditor import netmap
+from auditor.collectors.host import HostScanSettings, HostTarget, collect_host
 from auditor.collectors.winrm.request import build_request, request_json
-from auditor.config import ScanConfig, load_config
+from auditor.config import load_config
 from auditor.credentials import Credentials
-from auditor.engine.scan import build_result
-from auditor.facts.model import DocumentKind
+from auditor.engine.result import build_result
 from auditor.lab import manager
 from auditor.lab.runtime import LabState
+from auditor.pipeline import plan
+from auditor.pipeline.hosts import collect_hosts
 from auditor.rules.model import Rule
 
 # Self time of these modules is charged to their category; everything else (stdlib, builtins,
@@ -153,31 +154,36 @@ class RoundTrips:
 
 @dataclass(frozen=True)
 class Scanner:
-    """What `auditor scan host -c LAB/scan.yaml` sets up before collecting."""
+    """What `auditor scan host -c LAB/scan.yaml` sets up before collecting: its plan."""
 
-    config: ScanConfig
-    rules: list[Rule]
-    targets: list[HostTarget]
-    settings: HostScanSettings
+    plan: plan.ScanPlan
+    hosts: plan.HostCollection
     credentials: Credentials
 
     @classmethod
     def for_lab(cls, lab: Path, limit: int | None) -> Scanner:
         """The scanner for the first `limit` hosts of the lab (all when None)."""
         config = load_config(lab / manager.SCAN_CONFIG)
-        scanning.install_names(config)
-        overrides = scanning.Overrides()
-        rules = [r for r in scanning.select_rules(config) if r.scope.target is DocumentKind.HOST]
+        netmap.install(config.names)
         # Definition order: profiles round-robin, so the first 7k hosts are k of each profile.
         definition = LabState.load(lab).lab_definition()
         names = [definition.fqdn(h) for h in definition.hosts][:limit]
-        return cls(
-            config,
-            rules,
-            targets_from(names, config.names, config.host_groups),
-            scanning.host_settings(config, overrides),
-            scanning.credentials(config, overrides),
-        )
+        scan = plan.build(plan.Command.HOST, plan.Flags(hosts=tuple(names)), config)
+        assert scan.hosts is not None
+        assert scan.hosts.credentials is not None
+        return cls(scan, scan.hosts, scan.hosts.credentials.resolve())
+
+    @property
+    def rules(self) -> list[Rule]:
+        return list(self.plan.rules)
+
+    @property
+    def targets(self) -> tuple[HostTarget, ...]:
+        return self.hosts.targets
+
+    @property
+    def settings(self) -> HostScanSettings:
+        return self.hosts.settings
 
 
 def _cpu() -> float:
@@ -192,7 +198,7 @@ def child_scan(lab: Path, concurrency: int, limit: int | None) -> dict[str, Any]
     scan = Scanner.for_lab(lab, limit)
     messages: list[int] = []
     cpu0, started = _cpu(), time.perf_counter()
-    outcome = scanning.collect_hosts(
+    outcome = collect_hosts(
         scan.targets,
         scan.settings,
         scan.credentials,
@@ -202,7 +208,7 @@ def child_scan(lab: Path, concurrency: int, limit: int | None) -> dict[str, Any]
     )
     collected, cpu1 = time.perf_counter(), _cpu()
     result = build_result(
-        scan.rules, outcome.documents, "scan host", params_for=scanning.host_parameters(scan.config)
+        scan.rules, outcome.documents, "scan host", params_for=scan.plan.parameters.for_document
     )
     finished, cpu2 = time.perf_counter(), _cpu()
     return {
@@ -230,7 +236,7 @@ def child_profile(lab: Path, sample: int, passes: int) -> dict[str, Any]:
     """Sequential passes over `sample` hosts: warm-up, sampled (SIGPROF), then cProfile."""
     scan = Scanner.for_lab(lab, sample)
     request, text = build_request(scan.rules), request_json(scan.rules)
-    params = scanning.host_parameters(scan.config)
+    params = scan.plan.parameters.for_document
 
     def scan_all() -> float:
         cpu0 = _cpu()

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import typer
 
-from auditor import scanning
-from auditor.cli.scan_cmd import plan_reports
 from auditor.config import check_local_files, load_config
 from auditor.errors import InputError
+from auditor.pipeline import plan
 
 app = typer.Typer(help="Check scan configurations.", no_args_is_help=True)
 
@@ -20,11 +19,11 @@ def check(path: Path = typer.Argument(..., help="The scan configuration (YAML)."
     report formats and folder, CA bundles, WinRM settings. Nothing is contacted and no password
     is read. Exit 0 with one line, or 2 with every problem as FILE:LINE: message."""
     config = load_config(path)
-    plan_reports(config, None, None, None)
+    plan.reports_plan(config, plan.Flags())
     check_local_files(config)
-    pack = scanning.select_rules(config)
+    rules = plan.select_rules(config)
     try:
-        scanning.host_settings(config, scanning.Overrides())
+        plan.host_settings(config, plan.Flags())
     except InputError as exc:  # the settings' own messages do not say which file they are from
         raise InputError(f"{path}: winrm: {exc}") from None
-    typer.echo(f"{path}: OK ({len(pack)} rules selected; nothing contacted, no password read)")
+    typer.echo(f"{path}: OK ({len(rules)} rules selected; nothing contacted, no password read)")

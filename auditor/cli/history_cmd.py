@@ -10,9 +10,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from auditor.cli.common import parse_formats
-from auditor.compliance import build_history_view
 from auditor.errors import InputError
+from auditor.pipeline.after import build_history_view
+from auditor.pipeline.plan import parse_formats
 from auditor.results.diff import diff
 from auditor.results.io import load_result
 from auditor.results.model import ScanResult

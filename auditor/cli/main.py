@@ -16,7 +16,6 @@ from auditor.cli import (
     report_cmd,
     rules_cmd,
     scan_cmd,
-    scan_domain,
 )
 from auditor.errors import AuditorError, ExitCode, InputError
 from auditor.terminal import visible, visible_lines
@@ -30,7 +29,6 @@ app = typer.Typer(
 app.add_typer(rules_cmd.app, name="rules")
 app.add_typer(scan_cmd.app, name="scan")
 app.add_typer(config_cmd.app, name="config")
-_ = scan_domain  # registers `scan domain` on the scan app
 app.add_typer(report_cmd.app, name="report")
 app.add_typer(lab_cmd.app, name="lab")
 app.command("init")(init_cmd.init)

@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 
 from auditor.atomic import replacing
-from auditor.cli.common import parse_formats
 from auditor.errors import InputError
+from auditor.pipeline.plan import parse_formats
 from auditor.reports.json_format import JsonRenderer
 from auditor.results.io import load_result
 from auditor.results.merge import merge_results

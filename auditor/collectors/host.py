@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from auditor.collectors.winrm.client import (
     script_unavailable,
 )
 from auditor.collectors.winrm.wsman_config import CONFIG_FACTS
-from auditor.config import HostGroup
 from auditor.credentials import Credentials
 from auditor.facts.io import write_document
 from auditor.facts.model import (
@@ -145,17 +143,6 @@ def collect_host(
         failure=failure,
     )
     return doc, info
-
-
-def targets_from(
-    names: Sequence[str], name_map: dict[str, str], groups: Sequence[HostGroup]
-) -> list[HostTarget]:
-    """Hosts by name, addresses from the map, extra roles from the matching host groups."""
-    out = []
-    for name in names:
-        roles = tuple(sorted({r for g in groups if g.matches(name) for r in g.roles}))
-        out.append(HostTarget(name.lower(), name_map.get(name.lower(), name), roles))
-    return out
 
 
 def save_document(doc: FactDocument, directory: Path) -> Path:

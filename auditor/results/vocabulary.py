@@ -25,6 +25,6 @@ class Status(enum.StrEnum):
     FAIL = "fail"
     ERROR = "error"
     NOT_APPLICABLE = "not_applicable"
-    # Set after evaluation by a waiver file (auditor.waivers), never by a rule: every
+    # Set after evaluation by a waiver file (pipeline/waivers.py), never by a rule: every
     # finding of a failing result is accepted until its waiver expires.
     WAIVED = "waived"

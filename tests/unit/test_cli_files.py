@@ -6,10 +6,10 @@ import json
 import re
 from pathlib import Path
 
-from auditor import scanning
 from auditor.config import load_config
 from auditor.lab.definition import load_definition
 from auditor.lab.responder import CollectorResponder, HostMaterial
+from auditor.pipeline import plan
 from tests.cli import auditor
 
 
@@ -19,7 +19,7 @@ def test_init_writes_a_valid_commented_config_and_refuses_to_overwrite(tmp_path:
     assert "# auditor scan configuration" in path.read_text()
     # init, the code and the documentation agree on the WinRM transport, and it is the safe one.
     written = load_config(path).raw["winrm"]["transport"]
-    default = scanning.host_settings(load_config(None), scanning.Overrides()).transport
+    default = plan.host_settings(load_config(None), plan.Flags()).transport
     docs = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     documented = re.search(r"^\| `winrm\.transport` \| (\w+) \|", docs, re.MULTILINE)
     assert documented is not None

@@ -11,10 +11,10 @@ import pytest
 import yaml
 from hypothesis import given
 
-from auditor import scanning
 from auditor.cli.config_cmd import check
 from auditor.config import load_config
 from auditor.errors import AuditorError, InputError
+from auditor.pipeline import plan
 from tests.cli import auditor
 
 from .test_fuzz_inputs import CONFIG_DOCUMENTS, FUZZ
@@ -124,10 +124,10 @@ def test_own_rules_may_still_tune_built_in_ones(tmp_path: Path) -> None:
         "rules: {parameters: {ad-krbtgt-password-age: {krbtgt_max_age_days: 100}}}\n"
     )
     config = load_config(tmp_path / "scan.yaml")
-    assert scanning.select_rules(config, [rules])
+    assert plan.select_rules(config, [rules])
     (tmp_path / "scan.yaml").write_text("rules: {parameters: {no-such-rule: {x: 1}}}\n")
     with pytest.raises(InputError, match="no rule 'no-such-rule'"):
-        scanning.select_rules(load_config(tmp_path / "scan.yaml"), [rules])
+        plan.select_rules(load_config(tmp_path / "scan.yaml"), [rules])
 
 
 def test_rules_list_refuses_an_unknown_framework(tmp_path: Path) -> None:
@@ -151,7 +151,7 @@ def test_relative_password_file_is_beside_the_configuration(
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    creds = scanning.credentials(load_config(folder / "scan.yaml"), scanning.Overrides())
+    creds = plan.credential_ref(load_config(folder / "scan.yaml"), plan.Flags()).resolve()
     assert creds.password is not None
     assert creds.password.reveal() == "Beside-The-Config-7"
     assert creds.origin == f"file:{folder / 'password'}"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from auditor.engine.evaluate import evaluate
-from auditor.engine.scan import build_result, exit_code
+from auditor.engine.result import build_result
 from auditor.errors import ExitCode
 from auditor.facts.model import (
     Available,
@@ -19,6 +19,7 @@ from auditor.facts.model import (
     Target,
     Unavailable,
 )
+from auditor.pipeline.run import exit_code
 from auditor.results.vocabulary import Severity, Status
 from auditor.rules.loader import load_rules
 from auditor.rules.model import Rule

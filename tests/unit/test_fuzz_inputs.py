@@ -39,10 +39,10 @@ from auditor.collectors.winrm.response import CollectorResponseError, parse_resp
 from auditor.collectors.winrm.wsman_config import CONFIG_FACTS
 from auditor.config import SCHEMA, load_config
 from auditor.credentials import Credentials, Secret
-from auditor.engine.scan import build_result
+from auditor.engine.result import build_result
 from auditor.errors import InputError, RuleLoadError
 from auditor.facts.model import Available, Fact, Reason, Unavailable
-from auditor.journal import JOURNAL_VERSION, read_journal
+from auditor.pipeline.journal import JOURNAL_VERSION, read_journal
 from auditor.resources import rules_dir
 from auditor.results.io import load_result, result_to_json
 from auditor.rules.loader import load_rules
@@ -183,7 +183,7 @@ def _load_config(path: Path) -> None:
 
 
 def _load_waivers(path: Path) -> None:
-    from auditor.waivers import load_waivers
+    from auditor.pipeline.waivers import load_waivers
 
     _assert_located(_problems(lambda: load_waivers(path, RULE_IDS)), path)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from auditor.inventory import select_computers
+from auditor.pipeline.inventory import Inventory, select_computers
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 COMPUTERS = [
@@ -57,7 +57,7 @@ COMPUTERS = [
 
 
 def test_defaults_keep_enabled_windows_with_names() -> None:
-    selection = select_computers(COMPUTERS, {}, NOW)
+    selection = select_computers(COMPUTERS, Inventory(), NOW)
     assert selection.hosts == ["dc1.corp.test", "old.corp.test"]
     assert selection.skipped == {
         "OFF": "disabled",
@@ -68,20 +68,20 @@ def test_defaults_keep_enabled_windows_with_names() -> None:
 
 def test_last_logon_ou_and_name_filters() -> None:
     assert (
-        select_computers(COMPUTERS, {"last_logon_days": 90}, NOW).skipped["OLD"]
+        select_computers(COMPUTERS, Inventory(last_logon_days=90), NOW).skipped["OLD"]
         == "last logon 516 days ago"
     )
-    ou = select_computers(COMPUTERS, {"ou": ["OU=Domain Controllers,DC=corp,DC=test"]}, NOW)
+    ou = select_computers(COMPUTERS, Inventory(ou=("OU=Domain Controllers,DC=corp,DC=test",)), NOW)
     assert ou.hosts == ["dc1.corp.test"]
-    named = select_computers(COMPUTERS, {"include": ["*.corp.test"], "exclude": ["dc*"]}, NOW)
+    named = select_computers(COMPUTERS, Inventory(include=("*.corp.test",), exclude=("dc*",)), NOW)
     assert named.hosts == ["old.corp.test"]
-    everything = select_computers(COMPUTERS, {"enabled_only": False, "os": []}, NOW)
+    everything = select_computers(COMPUTERS, Inventory(enabled_only=False, os=()), NOW)
     assert everything.hosts == ["dc1.corp.test", "nas.corp.test", "off.corp.test", "old.corp.test"]
 
 
 def test_a_dns_name_longer_than_dns_allows_is_left_out_with_its_reason() -> None:
     """A directory value is input too: it is copied into every result of the host."""
     huge = {**COMPUTERS[0], "name": "HUGE", "dns_host_name": "h" * 254 + ".corp.test"}
-    selection = select_computers([COMPUTERS[0], huge], {}, NOW)
+    selection = select_computers([COMPUTERS[0], huge], Inventory(), NOW)
     assert selection.hosts == ["dc1.corp.test"]
     assert selection.skipped == {"HUGE": "dNSHostName longer than 253 characters"}

@@ -11,7 +11,8 @@ import pytest
 from auditor.config import ScanConfig
 from auditor.errors import InputError
 from auditor.facts.model import Available, DocumentKind, FactDocument, Target
-from auditor.journal import Journal, check_same_scan, read_journal, scan_header
+from auditor.pipeline.journal import Journal, check_same_scan, read_journal, scan_header
+from auditor.pipeline.plan import config_digest
 from tests.cli import auditor as run_auditor
 
 
@@ -81,7 +82,9 @@ def test_a_complete_last_entry_without_its_newline_is_kept(tmp_path: Path) -> No
 
 def header(command: str = "scan host", **changes: Any) -> dict[str, Any]:
     config = ScanConfig({"hosts": ["a", "b"], "probes": {"enabled": True}, **changes}, None)
-    return scan_header(command, "2026-01-01T00:00:00Z", {"probe_only": True}, config, ["b", "a"])
+    return scan_header(
+        command, "2026-01-01T00:00:00Z", {"probe_only": True}, config_digest(config), ["b", "a"]
+    )
 
 
 def test_resume_refuses_a_journal_another_scan_wrote(tmp_path: Path) -> None:
@@ -93,21 +96,21 @@ def test_resume_refuses_a_journal_another_scan_wrote(tmp_path: Path) -> None:
     check_same_scan(path, recorded, header(credentials={"password": "env:X"}, concurrency=2))
     config = ScanConfig({"hosts": ["a", "b"], "probes": {"enabled": True}}, None)
     same_hosts_in_another_order = scan_header(
-        "scan host", "2026-02-02T00:00:00Z", {"probe_only": True}, config, ["a", "b"]
+        "scan host", "2026-02-02T00:00:00Z", {"probe_only": True}, config_digest(config), ["a", "b"]
     )
     check_same_scan(path, recorded, same_hosts_in_another_order)
     other_options = scan_header(
         "scan host",
         "2026-01-01T00:00:00Z",
         {"probe_only": False},
-        config,
+        config_digest(config),
         ["a", "b"],
     )
     other_targets = scan_header(
         "scan host",
         "2026-01-01T00:00:00Z",
         {"probe_only": True},
-        config,
+        config_digest(config),
         ["a", "c"],
     )
     for current, named in (

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import requests
 from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportError, WSManFaultError
@@ -35,6 +35,7 @@ from auditor.errors import InputError
 from auditor.facts.model import Available, Fact, Reason, Source, Unavailable
 
 AuthMethod = Literal["negotiate", "ntlm", "kerberos", "certificate", "credssp", "basic"]
+AUTH_METHODS: tuple[str, ...] = get_args(AuthMethod)
 T = TypeVar("T")
 _ENUM = "http://schemas.xmlsoap.org/ws/2004/09/enumeration"
 _WSMAN = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"

@@ -27,7 +27,7 @@ from auditor.credentials import Credentials, Secret
 from auditor.facts.model import Available, DocumentKind, Reason, Unavailable
 from auditor.lab.pki import LabCA, create_ca, issue_host_cert
 from auditor.lab.winrm import ServiceAuth, ServiceSettings, WinRMHostConfig, WinRMHostServer
-from auditor.scanning import select_rules
+from auditor.pipeline.plan import select_rules
 
 from .conftest import PASSWORD, load_json
 from .peers import OFFER, Peer, Reply, Request, server_tls, stream_of

@@ -29,9 +29,9 @@ from auditor.clock import utc_now
 from auditor.collectors.cutoff import HostConnections, HostCutOff
 from auditor.collectors.host import HostTarget
 from auditor.facts.model import DocumentKind, FactDocument, Reason, Target
-from auditor.fleet import collect_all
-from auditor.journal import read_journal
 from auditor.lab.definition import load_definition
+from auditor.pipeline.fleet import collect_all
+from auditor.pipeline.journal import read_journal
 from tests.integration.lab.conftest import Lab, relocated, start_lab
 
 PREFIX = "127.32."  # this file's loopback range

@@ -9,14 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from auditor import scanning
-from auditor.collectors.host import targets_from
-from auditor.config import parse_config
-from auditor.engine.scan import build_result, exit_code
+from auditor.collectors.host import HostTarget
+from auditor.config import ScanConfig, parse_config
+from auditor.engine.result import build_result
 from auditor.errors import ExitCode
 from auditor.facts.model import DocumentKind, Reason
 from auditor.lab.definition import load_definition
 from auditor.lab.pki import create_ca
+from auditor.pipeline import plan
+from auditor.pipeline.hosts import collect_hosts
+from auditor.pipeline.plan import Flags
+from auditor.pipeline.run import exit_code
 from auditor.results.model import ScanResult, TargetStatus
 from auditor.results.vocabulary import Severity, Status
 from tests.integration.lab.conftest import Lab, relocated, start_lab
@@ -28,6 +31,11 @@ FAULTS = {
     "slow": ({"slow_seconds": 6.0}, Reason.TIMEOUT, "timeout"),
     "refused": ({"auth_refused": True}, Reason.AUTH_FAILED, "authentication refused"),
 }
+
+
+def targets_from(config: ScanConfig, names: list[str]) -> list[HostTarget]:
+    hosts = plan.host_collection(config, Flags())
+    return [hosts.target(n) for n in names]
 
 
 @pytest.fixture(scope="module")
@@ -54,13 +62,13 @@ def _scan(lab: Lab, only: set[str] | None = None) -> ScanResult:
     raw = dict(lab.config.raw)
     raw["winrm"] = {**raw["winrm"], "operation_timeout": 2, "read_timeout": 3, "retries": 1}
     config = parse_config(raw, None)
-    rules = [r for r in scanning.select_rules(config) if r.scope.target is DocumentKind.HOST]
+    rules = [r for r in plan.select_rules(config) if r.scope.target is DocumentKind.HOST]
     names = [h for h in config.raw["hosts"] if only is None or h.split(".")[0] in only]
-    targets = targets_from(names, config.names, config.host_groups)
-    docs = scanning.collect_hosts(
+    targets = targets_from(config, names)
+    docs = collect_hosts(
         targets,
-        scanning.host_settings(config, scanning.Overrides()),
-        scanning.credentials(config, scanning.Overrides()),
+        plan.host_settings(config, Flags()),
+        plan.credential_ref(config, Flags()).resolve(),
         rules,
         8,
     ).documents
@@ -128,7 +136,7 @@ def test_basic_over_http_is_refused_before_any_packet(faulty_lab: Lab) -> None:
     raw = dict(faulty_lab.config.raw)
     raw["winrm"] = {**raw["winrm"], "auth": "basic", "transport": "http"}
     with pytest.raises(InputError, match="refusing Basic authentication over HTTP"):
-        scanning.host_settings(parse_config(raw, None), scanning.Overrides())
+        plan.host_settings(parse_config(raw, None), Flags())
 
 
 def test_certificate_validation_failure_stops_the_host_unless_insecure(
@@ -138,15 +146,13 @@ def test_certificate_validation_failure_stops_the_host_unless_insecure(
     raw = dict(faulty_lab.config.raw)
     raw["winrm"] = {**raw["winrm"], "transport": "https", "ca_bundle": str(other_ca.cert_path)}
     config = parse_config(raw, None)
-    rules = [r for r in scanning.select_rules(config) if r.id == "winrm-service-basic-auth"]
-    targets = targets_from(["srv-hardened.corp.auditor.test"], config.names, ())
-    creds = scanning.credentials(config, scanning.Overrides())
-    docs = scanning.collect_hosts(
-        targets, scanning.host_settings(config, scanning.Overrides()), creds, rules, 1
-    ).documents
+    rules = [r for r in plan.select_rules(config) if r.id == "winrm-service-basic-auth"]
+    targets = targets_from(config, ["srv-hardened.corp.auditor.test"])
+    creds = plan.credential_ref(config, Flags()).resolve()
+    docs = collect_hosts(targets, plan.host_settings(config, Flags()), creds, rules, 1).documents
     assert docs[0].failure is not None
     assert docs[0].failure.reason is Reason.TLS_ERROR
     assert "CA bundle" in docs[0].failure.detail
-    insecure = scanning.host_settings(config, scanning.Overrides(insecure=True))
-    docs = scanning.collect_hosts(targets, insecure, creds, rules, 1).documents
+    insecure = plan.host_settings(config, Flags(insecure=True))
+    docs = collect_hosts(targets, insecure, creds, rules, 1).documents
     assert docs[0].failure is None

@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from auditor import scanning
-from auditor.collectors.host import targets_from
-from auditor.engine.scan import build_result
+from auditor.collectors.host import HostTarget
+from auditor.config import ScanConfig
+from auditor.engine.result import build_result
 from auditor.facts.model import Available, DocumentKind, FactDocument
 from auditor.facts.schema import schema_errors
+from auditor.pipeline import plan
+from auditor.pipeline.hosts import collect_hosts
+from auditor.pipeline.plan import Flags
 from auditor.results.vocabulary import Status
 from auditor.rules.model import Rule
 from tests.integration.lab.conftest import Lab
@@ -30,20 +33,25 @@ def host_rules() -> list[Rule]:
 
     return [
         r
-        for r in scanning.select_rules(parse_config(None, None))
+        for r in plan.select_rules(parse_config(None, None))
         if r.scope.target is DocumentKind.HOST
     ]
+
+
+def targets_from(config: ScanConfig, names: list[str]) -> list[HostTarget]:
+    hosts = plan.host_collection(config, Flags())
+    return [hosts.target(n) for n in names]
 
 
 def scan(lab: Lab, probe_only: bool = False) -> tuple[list[FactDocument], list[dict[str, object]]]:
     rules = host_rules()
     if probe_only:
-        rules = scanning.probe_rules(rules)
-    settings = scanning.host_settings(lab.config, scanning.Overrides())
-    creds = None if probe_only else scanning.credentials(lab.config, scanning.Overrides())
-    targets = targets_from(list(lab.config.raw["hosts"]), lab.config.names, lab.config.host_groups)
+        rules = plan.probe_rules(rules)
+    settings = plan.host_settings(lab.config, Flags())
+    creds = None if probe_only else plan.credential_ref(lab.config, Flags()).resolve()
+    targets = targets_from(lab.config, list(lab.config.raw["hosts"]))
     infos: dict[str, dict[str, object]] = {}
-    docs = scanning.collect_hosts(
+    docs = collect_hosts(
         targets, settings, creds, rules, 4, lambda d, i: infos.__setitem__(d.target.name, i)
     ).documents
     return docs, [infos[d.target.name] for d in docs]
@@ -145,7 +153,7 @@ def test_collector_answers_match_the_profiles(
 def test_probe_only_scan_finds_the_credential_free_findings(lab: Lab) -> None:
     docs, infos = scan(lab, probe_only=True)
     assert all(i["transport"] is None and i["messages"] == 0 for i in infos)  # no login at all
-    rules = scanning.probe_rules(host_rules())
+    rules = plan.probe_rules(host_rules())
     result = build_result(rules, docs, "probe-only")
     fails = {
         (r.target_id.split(":")[1].split(".")[0], r.rule_id)
@@ -199,13 +207,13 @@ def test_host_groups_add_roles_and_parameters(lab: Lab) -> None:
     raw = dict(lab.config.raw)
     raw["host_groups"] = {"jump": {"hosts": ["jump01.*"], "roles": ["jump_host"]}}
     config = parse_config(raw, None)
-    targets = targets_from(["jump01.corp.auditor.test"], config.names, config.host_groups)
+    targets = targets_from(config, ["jump01.corp.auditor.test"])
     assert targets[0].extra_roles == ("jump_host",)
     rules = [r for r in host_rules() if r.id == "winrm-service-credssp"]
-    docs = scanning.collect_hosts(
+    docs = collect_hosts(
         targets,
-        scanning.host_settings(config, scanning.Overrides()),
-        scanning.credentials(config, scanning.Overrides()),
+        plan.host_settings(config, Flags()),
+        plan.credential_ref(config, Flags()).resolve(),
         rules,
         1,
     ).documents
@@ -223,13 +231,11 @@ def test_environment_proxies_are_not_used(lab: Lab, monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     rules = [r for r in host_rules() if r.id == "winrm-service-basic-auth"]
-    targets = targets_from(
-        ["fs01.corp.auditor.test", "jump01.corp.auditor.test"], lab.config.names, ()
-    )
-    docs = scanning.collect_hosts(
+    targets = targets_from(lab.config, ["fs01.corp.auditor.test", "jump01.corp.auditor.test"])
+    docs = collect_hosts(
         targets,
-        scanning.host_settings(lab.config, scanning.Overrides()),
-        scanning.credentials(lab.config, scanning.Overrides()),
+        plan.host_settings(lab.config, Flags()),
+        plan.credential_ref(lab.config, Flags()).resolve(),
         rules,
         2,
     ).documents

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor.compliance import after_scan, build_history_view
 from auditor.errors import InputError
+from auditor.pipeline.after import after_scan, build_history_view
 from auditor.reports.html_format import HtmlRenderer
 from auditor.reports.json_format import JsonRenderer
 from auditor.reports.markdown_format import MarkdownRenderer

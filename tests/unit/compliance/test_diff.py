@@ -6,11 +6,11 @@ import dataclasses
 import datetime as dt
 import json
 
+from auditor.pipeline.waivers import Waiver, apply_waivers
 from auditor.results.diff import diff, open_by_severity
 from auditor.results.history import DriftFinding
 from auditor.results.model import TargetStatus
 from auditor.results.vocabulary import Severity, Status
-from auditor.waivers import Waiver, apply_waivers
 
 from ..reports.sample import RDP_NLA
 from .builders import BASIC, DC01, DELEGATION, DOMAIN, FS01, SMB_SIGNING, failing, passing, scan

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from auditor.compliance import build_history_view
 from auditor.errors import InputError
+from auditor.pipeline.after import build_history_view
+from auditor.pipeline.waivers import Waiver, apply_waivers
 from auditor.reports.formats import OutputFormat
 from auditor.results.diff import open_by_severity
 from auditor.results.io import result_to_json
@@ -27,7 +28,6 @@ from auditor.results.score import score
 from auditor.store import Store
 from auditor.store import scans as store_scans
 from auditor.store.migrations import MIGRATIONS, current_version, migrate
-from auditor.waivers import Waiver, apply_waivers
 
 from ..reports.sample import make_result
 

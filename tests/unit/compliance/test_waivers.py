@@ -9,8 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from auditor.engine.scan import exit_code
 from auditor.errors import ExitCode, InputError
+from auditor.pipeline.run import exit_code
+from auditor.pipeline.waivers import (
+    Waiver,
+    WaiverLoadError,
+    apply_waivers,
+    load_waivers,
+    match_waivers,
+)
 from auditor.reports.csv_format import CsvRenderer
 from auditor.reports.json_format import JsonRenderer
 from auditor.reports.markdown_format import MarkdownRenderer
@@ -18,7 +25,6 @@ from auditor.results.io import result_from_json, validate_result_json
 from auditor.results.model import AppliedWaiver, RuleResult
 from auditor.results.score import score
 from auditor.results.vocabulary import Severity, Status
-from auditor.waivers import Waiver, WaiverLoadError, apply_waivers, load_waivers, match_waivers
 
 from ..reports.sample import RDP_NLA
 from .builders import (

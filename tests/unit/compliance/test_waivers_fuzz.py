@@ -14,7 +14,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from auditor.errors import InputError
-from auditor.waivers import Waiver, load_waivers
+from auditor.pipeline.waivers import Waiver, load_waivers
 
 from .builders import RULE_IDS
 

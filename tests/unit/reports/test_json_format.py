@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from auditor.engine.scan import build_result
+from auditor.engine.result import build_result
 from auditor.facts.model import DocumentKind, Source
 from auditor.reports.json_format import JsonRenderer
 from auditor.results.io import result_from_json, result_schema, result_to_json, validate_result_json

@@ -8,7 +8,6 @@ holds facts, never credentials.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from auditor import jsonfile
-from auditor.config import ScanConfig
 from auditor.errors import InputError
 from auditor.facts.io import document_from_json
 from auditor.facts.model import FactDocument
@@ -32,9 +30,6 @@ _SAME_SCAN = {
     "targets": " for other targets",
     "config": " with another configuration",
 }
-# Settings outside the configuration's digest: the credentials (not even hashed into a
-# journal), and what changes neither the targets nor their facts, which a resumed scan may change.
-_NOT_DIGESTED = frozenset({"credentials", "concurrency", "host_deadline", "output", "fail_on"})
 
 
 def _is_torn(line: bytes) -> bool:
@@ -52,20 +47,17 @@ def scan_header(
     command: str,
     started_at: str,
     options: Mapping[str, Any],
-    config: ScanConfig,
+    config_digest: str,
     targets: Sequence[str] | None,
 ) -> dict[str, Any]:
     """What a journal records about the scan writing it; `targets` None when the directory
-    names them (scan domain). The configuration is recorded as a digest: enough to tell an
-    edited one."""
-    settings = {k: v for k, v in config.raw.items() if k not in _NOT_DIGESTED}
-    canonical = json.dumps(settings, sort_keys=True, default=str, ensure_ascii=False)
+    names them (scan domain)."""
     return {
         "command": command,
         "started_at": started_at,
         "options": dict(options),
         "targets": sorted(targets) if targets is not None else None,
-        "config": hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+        "config": config_digest,
     }
 
 

@@ -1,4 +1,4 @@
-"""Turning fact documents and rules into a ScanResult, and a ScanResult into an exit code."""
+"""Every rule on every fact document, assembled into the format-free ScanResult."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from typing import Any
 from auditor import __version__
 from auditor.clock import utc_now
 from auditor.engine.evaluate import evaluate_all
-from auditor.errors import ExitCode
 from auditor.facts.model import FactDocument
 from auditor.results.model import RuleResult, ScanMetadata, ScanResult, TargetInfo, TargetStatus
-from auditor.results.vocabulary import Severity, Status
+from auditor.results.vocabulary import Status
 from auditor.rules.model import Rule
 
 
@@ -60,13 +59,3 @@ def build_result(
         rules={rule.id: rule.metadata() for rule in rules if rule.id in used},
         results=tuple(results),
     )
-
-
-def exit_code(result: ScanResult, fail_on: Severity) -> ExitCode:
-    """3 when anything could not be decided, else 1 when a failure reaches `fail_on`, else 0."""
-    if result.incomplete:
-        return ExitCode.INCOMPLETE
-    worst = result.worst_failure()
-    if worst is not None and worst.rank >= fail_on.rank:
-        return ExitCode.FINDINGS
-    return ExitCode.CLEAN

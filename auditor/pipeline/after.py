@@ -1,4 +1,4 @@
-"""Scheduled compliance: after a scan, apply waivers, record it, compare it, summarise it."""
+"""After the evaluation: apply waivers, record the scan in the store, compare it, summarise it."""
 
 from __future__ import annotations
 
@@ -6,18 +6,45 @@ import dataclasses
 import datetime as dt
 import json
 from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from auditor.atomic import replacing
+from auditor.atomic import check_folder, replacing
 from auditor.errors import InputError
+from auditor.pipeline.waivers import WaiverOutcome, load_waivers, match_waivers
 from auditor.results.diff import diff, open_by_severity
 from auditor.results.history import HistoryView, TrendPoint
 from auditor.results.model import ScanResult
 from auditor.results.score import score
 from auditor.rules.pack import load_pack
 from auditor.store import Store
-from auditor.waivers import WaiverOutcome, load_waivers, match_waivers
+
+
+@dataclass(frozen=True)
+class AfterScan:
+    """History, waivers and the notification summary of scheduled scans (docs/scheduling.md)."""
+
+    store: Path | None = None
+    waivers: Path | None = None
+    summary_json: Path | None = None
+
+    def check(self, rule_ids: Collection[str]) -> None:
+        """Fail before collecting, not after an hour-long scan: waivers parse, the store can
+        record and read back its last scan, the summary has a folder to go to."""
+        if self.waivers is not None:
+            load_waivers(self.waivers, rule_ids)
+        if self.store is not None:
+            with Store(self.store) as store:
+                store.check_writable()
+                store.check_readable()
+        if self.summary_json is not None:
+            if self.summary_json.is_dir() or not self.summary_json.parent.is_dir():
+                raise InputError(
+                    f"{self.summary_json}: --summary-json: name a file in an existing folder"
+                )
+            check_folder(self.summary_json.parent, "--summary-json")
+
 
 # Scans on the trend chart: a month of nightly scans.
 TREND_LENGTH = 30

@@ -12,6 +12,19 @@ from auditor.facts.io import MAX_NAME_LENGTH
 
 
 @dataclass(frozen=True)
+class Inventory:
+    """The configuration's `inventory` filters; the defaults visit enabled Windows computers."""
+
+    from_domain: bool = True  # False: only the configuration's hosts
+    enabled_only: bool = True
+    os: tuple[str, ...] = ("*windows*",)
+    ou: tuple[str, ...] = ()
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = ()
+    last_logon_days: int | None = None
+
+
+@dataclass(frozen=True)
 class Selection:
     hosts: list[str]  # DNS names to scan, in a stable order
     skipped: dict[str, str]  # computer name -> why it was left out (shown in the report)
@@ -34,15 +47,10 @@ def _matches(value: str, patterns: Iterable[str]) -> bool:
 
 
 def select_computers(
-    computers: Iterable[Mapping[str, Any]], inventory: Mapping[str, Any], now: dt.datetime
+    computers: Iterable[Mapping[str, Any]], inventory: Inventory, now: dt.datetime
 ) -> Selection:
     """Apply enabled_only, os, ou, include/exclude (host names) and last_logon_days."""
-    enabled_only = bool(inventory.get("enabled_only", True))
-    os_patterns = list(inventory.get("os", ["*windows*"]))
-    ous = [o.lower() for o in inventory.get("ou", [])]
-    include = list(inventory.get("include", ["*"]))
-    exclude = list(inventory.get("exclude", []))
-    max_days = inventory.get("last_logon_days")
+    ous = [o.lower() for o in inventory.ou]
     hosts: list[str] = []
     skipped: dict[str, str] = {}
     for computer in computers:
@@ -53,17 +61,17 @@ def select_computers(
             why = "no dNSHostName"
         elif len(dns) > MAX_NAME_LENGTH:
             why = f"dNSHostName longer than {MAX_NAME_LENGTH} characters"
-        elif enabled_only and not computer.get("enabled", False):
+        elif inventory.enabled_only and not computer.get("enabled", False):
             why = "disabled"
-        elif os_patterns and not _matches(str(computer.get("os") or ""), os_patterns):
+        elif inventory.os and not _matches(str(computer.get("os") or ""), inventory.os):
             why = f"operating system {computer.get('os')!r} not selected"
         elif ous and not any(str(computer.get("dn", "")).lower().endswith(ou) for ou in ous):
             why = "outside the selected OUs"
-        elif not _matches(dns, include) or _matches(dns, exclude):
+        elif not _matches(dns, inventory.include) or _matches(dns, inventory.exclude):
             why = "excluded by name"
-        elif max_days is not None:
+        elif inventory.last_logon_days is not None:
             age = _days_since(computer.get("last_logon"), now)
-            if age is not None and age > float(max_days):
+            if age is not None and age > inventory.last_logon_days:
                 why = f"last logon {age:.0f} days ago"
         if why is None:
             hosts.append(dns)
