@@ -39,9 +39,8 @@ class HostTarget:
 @dataclass(frozen=True)
 class HostScanSettings:
     winrm: WinRMSettings
-    transport: str = (
-        "auto"  # https | http | auto (HTTPS when its certificate validates, else HTTP+encryption)
-    )
+    # https | http | auto (HTTPS when its certificate validates, else HTTP+encryption)
+    transport: str = "https"
     probes: bool = True
     probe_timeout: float = 5.0
 

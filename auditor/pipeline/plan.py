@@ -16,12 +16,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from auditor.atomic import check_folder
 from auditor.clock import utc_now
 from auditor.collectors.host import HostScanSettings, HostTarget
 from auditor.collectors.ldap import LdapSettings
+from auditor.collectors.ldap.connection import BindMethod, Transport
 from auditor.collectors.winrm.client import AUTH_METHODS, AuthMethod, WinRMSettings
 from auditor.config import ScanConfig, check_local_files, check_rule_references, load_config
 from auditor.credentials import REFERENCE_PREFIXES, Credentials, Secret, from_reference
@@ -359,26 +360,31 @@ def credential_ref(config: ScanConfig, flags: Flags) -> CredentialRef:
 
 
 def host_settings(config: ScanConfig, flags: Flags) -> HostScanSettings:
-    w = config.section("winrm")
-    transport = flags.transport or w.get("transport", "https")
+    """The file's `winrm` and `probes` sections; what they leave out keeps the settings' default."""
+    w, probes = config.section("winrm"), config.section("probes")
+    default, scan = WinRMSettings(), HostScanSettings(WinRMSettings())
+    transport = flags.transport or w.get("transport", scan.transport)
+    answer_mb = w.get("max_answer_mb")
     winrm = WinRMSettings(
         use_https=transport != "http",
-        auth=_auth_method(flags.auth or str(w.get("auth", "negotiate"))),
+        auth=_auth_method(flags.auth or str(w.get("auth", default.auth))),
         ca_bundle=flags.ca_bundle or config.path_value("winrm", "ca_bundle"),
-        insecure=flags.insecure or bool(w.get("insecure", False)),
-        connect_timeout=float(w.get("connect_timeout", 10)),
-        operation_timeout=int(w.get("operation_timeout", 30)),
-        read_timeout=float(w.get("read_timeout", 45)),
-        retries=int(w.get("retries", 2)),
+        insecure=flags.insecure or bool(w.get("insecure", default.insecure)),
+        connect_timeout=float(w.get("connect_timeout", default.connect_timeout)),
+        operation_timeout=int(w.get("operation_timeout", default.operation_timeout)),
+        read_timeout=float(w.get("read_timeout", default.read_timeout)),
+        retries=int(w.get("retries", default.retries)),
         proxy=w.get("proxy"),
         certificate_pem=config.path_value("winrm", "certificate_pem"),
         certificate_key_pem=config.path_value("winrm", "certificate_key_pem"),
-        max_answer_bytes=int(w.get("max_answer_mb", 8)) * 1024 * 1024,
+        max_answer_bytes=int(answer_mb) * 2**20 if answer_mb else default.max_answer_bytes,
     )
     winrm.check()
-    probes = config.section("probes")
     return HostScanSettings(
-        winrm, transport, bool(probes.get("enabled", True)), float(probes.get("timeout", 5))
+        winrm,
+        transport,
+        bool(probes.get("enabled", scan.probes)),
+        float(probes.get("timeout", scan.probe_timeout)),
     )
 
 
@@ -402,22 +408,20 @@ def host_collection(config: ScanConfig, flags: Flags) -> HostCollection:
 
 
 def ldap_settings(config: ScanConfig, flags: Flags) -> LdapSettings:
+    """The file's `ldap` section and --dc; what they leave out keeps the settings' default."""
     section = config.section("ldap")
     name = flags.dc or config.section("domain").get("dc")
     if not name:
         raise InputError("no domain controller: give --dc NAME or domain.dc in the configuration")
     check_name_length("--dc:", name)
-    return LdapSettings(
-        dc=str(name).lower(),
-        mode=cast(
-            Literal["ldaps", "starttls", "plain"], flags.ldap_mode or section.get("mode", "ldaps")
-        ),
+    default = LdapSettings(dc=str(name).lower())
+    return replace(
+        default,
+        mode=cast(Transport, flags.ldap_mode or section.get("mode", default.mode)),
         ca_bundle=config.path_value("ldap", "ca_bundle"),
-        bind=cast(
-            Literal["simple", "kerberos", "ntlm"], flags.bind or section.get("bind", "simple")
-        ),
-        page_size=int(section.get("page_size", 1000)),
-        receive_timeout=int(section.get("timeout", 120)),
+        bind=cast(BindMethod, flags.bind or section.get("bind", default.bind)),
+        page_size=int(section.get("page_size", default.page_size)),
+        receive_timeout=int(section.get("timeout", default.receive_timeout)),
     )
 
 
