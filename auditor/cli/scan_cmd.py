@@ -23,6 +23,7 @@ from auditor.cli.common import (
     USERNAME_OPTION,
     WAIVERS_OPTION,
 )
+from auditor.collectors.winrm.client import AUTH_METHODS
 from auditor.pipeline import plan, run
 
 app = typer.Typer(help="Scan targets (or saved facts) and write reports.", no_args_is_help=True)
@@ -75,7 +76,7 @@ def scan_host(
         None, "--transport", help="https, http (with message encryption) or auto."
     ),
     auth: str | None = typer.Option(
-        None, "--auth", help="negotiate, ntlm, kerberos, certificate, credssp, basic."
+        None, "--auth", help=f"{', '.join(AUTH_METHODS)}."
     ),
     username: str | None = USERNAME_OPTION,
     password_env: str | None = PASSWORD_ENV_OPTION,
