@@ -1,5 +1,8 @@
 """The command line: `main` assembles the commands; `run` is the entry point.
 
+The top layer: it may import every other; only `lab_cmd` imports the lab, when a `lab`
+command runs.
+
 `run` loads the commands itself, so that even a broken installation (a dependency that fails
 to import) ends in one line and the internal-error exit code, never in Python's exit 1, which
 a scheduler reads as "findings".

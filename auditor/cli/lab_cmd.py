@@ -1,14 +1,20 @@
-"""`auditor lab ...`: the built-in lab of real protocol peers on loopback."""
+"""`auditor lab ...`: the built-in lab of real protocol peers on loopback.
+
+The one door into the lab. Each command imports it when it runs: every auditor command
+loads this module, and the scanner's commands must not load the lab with it.
+"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
-from auditor.lab import manager
+if TYPE_CHECKING:
+    from auditor.lab.manager import LabStatus
 
 app = typer.Typer(
     help="Start, inspect and stop the built-in lab (Samba AD DC + emulated Windows hosts).",
@@ -18,7 +24,7 @@ DIR_OPTION = typer.Option(Path("auditor-lab"), "--dir", help="Folder holding the
 console = Console(soft_wrap=True)  # paths stay whole, whatever the width
 
 
-def _print(status: manager.LabStatus) -> None:
+def _print(status: LabStatus) -> None:
     dc = {None: "none (hosts only)", True: "running", False: "stopped"}[status.dc_running]
     console.print(
         f"lab {status.directory}: DC {dc}; {status.hosts} hosts "
@@ -40,6 +46,8 @@ def up(
     no_dc: bool = typer.Option(False, "--no-dc", help="Only the emulated hosts, no Samba DC."),
 ) -> None:
     """Provision (first time) and start the lab; write a scan configuration for it."""
+    from auditor.lab import manager
+
     started = time.monotonic()
     status = manager.up(directory, definition, hosts, with_dc=not no_dc)
     if status.rebuilt_dc:
@@ -51,12 +59,16 @@ def up(
 @app.command("status")
 def status(directory: Path = DIR_OPTION) -> None:
     """Is the lab running?"""
+    from auditor.lab import manager
+
     _print(manager.status(directory))
 
 
 @app.command("down")
 def down(directory: Path = DIR_OPTION) -> None:
     """Stop the lab's DC and hosts (the state folder stays for the next `up`)."""
+    from auditor.lab import manager
+
     if manager.down(directory):
         console.print(f"deleted {directory / 'dc'}: a DC an earlier `lab up` left unfinished")
     console.print(f"lab {directory} stopped")

@@ -1,2 +1,4 @@
 """Collectors: the only code that talks to hosts and directories, turning what they answer
-into typed fact documents (`auditor.facts`); they know nothing of rules or reports."""
+into typed fact documents (`auditor.facts`). They may import plumbing (`auditor.wire` for
+protocol bytes), facts and, for the WinRM request, the rule model; nothing that evaluates,
+reports, stores or runs a scan."""

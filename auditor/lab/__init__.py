@@ -1,3 +1,4 @@
 """The lab: real protocol peers on loopback (a Samba AD DC, emulated Windows hosts) for the
-demo, the tests and the benchmarks. It may import the product; the product never imports it
-(only the `auditor lab` command does; a test keeps it so)."""
+demo, the tests and the benchmarks, kept apart from the scanner (docs/architecture.md).
+It may import plumbing (`auditor.wire` included), facts and the published data listed in
+tests/unit/test_lab_separation.py; of the product, only the `auditor lab` command imports it."""

@@ -12,13 +12,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from auditor.collectors.probes.rdp import (
-    CORRELATION_INFO_LENGTH,
-    CORRELATION_INFO_PRESENT,
+from auditor.lab.connections import Connections
+from auditor.wire.tls import TLS_VERSIONS, permit_tls_versions
+from auditor.wire.x224 import (
     EXTENDED_CLIENT_DATA_SUPPORTED,
     TLS_PROTOCOLS,
+    TPKT_HEADER_LENGTH,
     X224_CONNECTION_CONFIRM,
-    X224_CONNECTION_REQUEST,
     NegotiationFailure,
     NegotiationType,
     SecurityProtocol,
@@ -26,11 +26,8 @@ from auditor.collectors.probes.rdp import (
     build_connection_pdu,
     build_negotiation,
     connection_pdu_length,
-    parse_connection_pdu,
-    parse_negotiation,
+    parse_connection_request,
 )
-from auditor.collectors.probes.tls import TLS_VERSIONS, permit_tls_versions
-from auditor.lab.connections import Connections
 
 PROTOCOLS = {
     "rdp": SecurityProtocol.RDP,
@@ -127,29 +124,6 @@ def respond(
     return _confirm(build_negotiation(NegotiationType.FAILURE, 0, decision)), None
 
 
-def parse_connection_request(packet: bytes) -> int | None:
-    """requestedProtocols of a Connection Request, or None when it has no RDP_NEG_REQ."""
-    variable = parse_connection_pdu(packet, X224_CONNECTION_REQUEST)
-    if variable.startswith(b"Cookie:"):
-        # A cookie or routing token, CR LF terminated; Windows ignores both (3.3.5.3.1).
-        end = variable.find(b"\r\n")
-        if end < 0:
-            raise X224Error("a cookie without its CR LF terminator")
-        variable = variable[end + 2 :]
-    if not variable:
-        return None
-    kind, flags, offer = parse_negotiation(variable[:8])
-    if kind is not NegotiationType.REQUEST:
-        raise X224Error(f"a Connection Request carrying a {kind.name} structure")
-    rest = variable[8:]
-    if flags & CORRELATION_INFO_PRESENT:
-        if len(rest) != CORRELATION_INFO_LENGTH or rest[0] != NegotiationType.CORRELATION_INFO:
-            raise X224Error("CORRELATION_INFO_PRESENT without an RDP_NEG_CORRELATION_INFO")
-    elif rest:
-        raise X224Error(f"{len(rest)} unexpected bytes after RDP_NEG_REQ")
-    return offer
-
-
 class RDPListenerServer:
     """Many hosts' RDP listeners served from one event loop."""
 
@@ -241,7 +215,7 @@ async def _converse(
 
 
 async def _read_connection_request(reader: asyncio.StreamReader) -> bytes:
-    header = await reader.readexactly(4)
+    header = await reader.readexactly(TPKT_HEADER_LENGTH)
     return header + await reader.readexactly(connection_pdu_length(header) - len(header))
 
 

@@ -1,1 +1,1 @@
-"""Files auditor writes for users to start from."""
+"""Files auditor writes for users to start from (data only: it imports nothing)."""

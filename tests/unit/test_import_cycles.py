@@ -7,54 +7,12 @@ Imports inside functions do not count: they run late, on purpose.
 
 from __future__ import annotations
 
-import ast
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
+from .imports import import_graph
+
 PACKAGE = Path(__file__).resolve().parents[2] / "auditor"
-
-
-def module_names(package: Path) -> dict[str, Path]:
-    """Dotted name -> file, for every module of the package (a package is its __init__)."""
-    out = {}
-    for path in package.rglob("*.py"):
-        parts = path.relative_to(package.parent).with_suffix("").parts
-        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
-    return out
-
-
-def _module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
-    """Statements that run when the module is imported: not those inside functions."""
-    for node in body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            continue
-        yield node
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.stmt):
-                yield from _module_level([child])
-            elif isinstance(child, ast.ExceptHandler | ast.match_case):
-                yield from _module_level(child.body)
-
-
-def imports_of(name: str, path: Path, modules: Mapping[str, Path]) -> set[str]:
-    """The package's modules that `name` imports at module level."""
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = set()
-    for node in _module_level(ast.parse(path.read_text(encoding="utf-8")).body):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name in modules)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*parent, base] if base else parent)
-            for alias in node.names:
-                target = f"{base}.{alias.name}"  # a submodule, else a name defined in `base`
-                if target in modules:
-                    found.add(target)
-                elif base in modules:
-                    found.add(base)
-    return found - {name}
 
 
 def cycles(graph: Mapping[str, set[str]]) -> list[list[str]]:
@@ -87,11 +45,6 @@ def cycles(graph: Mapping[str, set[str]]) -> list[list[str]]:
         if node not in index:
             visit(node)
     return sorted(out)
-
-
-def import_graph(package: Path) -> dict[str, set[str]]:
-    modules = module_names(package)
-    return {name: imports_of(name, path, modules) for name, path in modules.items()}
 
 
 def test_auditor_has_no_import_cycle() -> None:

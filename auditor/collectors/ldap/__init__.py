@@ -1,4 +1,6 @@
-"""The LDAP collector: one Active Directory domain's facts, read from one domain controller."""
+"""The LDAP collector: one Active Directory domain's facts, read from one domain controller.
+
+It imports plumbing and facts only."""
 
 from auditor.collectors.ldap.collect import collect_domain
 from auditor.collectors.ldap.connection import LdapSettings

@@ -8,7 +8,6 @@ import hashlib
 import ipaddress
 import socket
 import ssl
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +18,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
-# Oldest first: the order the facts list them in and the order they are tried.
-TLS_VERSIONS: dict[str, ssl.TLSVersion] = {
-    "TLSv1": ssl.TLSVersion.TLSv1,
-    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
-    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
-    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
-}
+from auditor.wire.tls import TLS_VERSIONS, permit_tls_versions
 
 # OpenSSL's names, which are what administrators see in certutil and openssl output.
 _SIGNATURE_NAMES: dict[x509.ObjectIdentifier, str] = {
@@ -242,17 +235,6 @@ def describe(exc: Exception) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out waiting for the server"
     return str(exc) or type(exc).__name__
-
-
-def permit_tls_versions(context: ssl.SSLContext, minimum: str, maximum: str | None = None) -> None:
-    """Let `context` speak `minimum`..`maximum`; OpenSSL 3 refuses TLS 1.0/1.1 above level 0."""
-    context.set_ciphers("DEFAULT:@SECLEVEL=0")
-    with warnings.catch_warnings():
-        # Offering TLS 1.0/1.1 on purpose is the point; Python's deprecation warning is noise.
-        warnings.filterwarnings("ignore", r"ssl\.TLSVersion\.TLSv1", DeprecationWarning)
-        context.minimum_version = TLS_VERSIONS[minimum]
-        if maximum is not None:
-            context.maximum_version = TLS_VERSIONS[maximum]
 
 
 def reading_context(minimum: str = "TLSv1", maximum: str | None = None) -> ssl.SSLContext:

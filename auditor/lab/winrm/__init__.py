@@ -1,4 +1,6 @@
-"""Emulated Windows hosts that speak WS-Management and PSRP well enough to fool pypsrp."""
+"""Emulated Windows hosts that speak WS-Management and PSRP well enough to fool pypsrp.
+
+Part of the lab: it imports the lab's connection tracker and `auditor.wire`, nothing else."""
 
 from auditor.lab.winrm.config import (
     POLICY_SETTING_NAMES,

@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 
 from spnego.exceptions import SpnegoError
 
-from auditor.collectors.probes.tls import permit_tls_versions
 from auditor.lab.connections import Connections
 from auditor.lab.winrm import encryption, faults, http
 from auditor.lab.winrm.accounts import Account, AccountBook
@@ -34,6 +33,7 @@ from auditor.lab.winrm.soap import (
     parse_xml,
 )
 from auditor.lab.winrm.wsman import WSManService
+from auditor.wire.tls import permit_tls_versions
 
 log = logging.getLogger(__name__)
 _SOAP_CONTENT_TYPE = "application/soap+xml;charset=UTF-8"

@@ -11,9 +11,9 @@ from contextlib import ExitStack
 import pytest
 
 from auditor import netmap
-from auditor.collectors.probes.tls import TLS_VERSIONS
 from auditor.lab.pki import CertKind, IssuedCert, LabCA, create_ca, issue_host_cert
 from auditor.lab.rdp import RDPListenerConfig, RDPListenerServer
+from auditor.wire.tls import TLS_VERSIONS
 
 from .lab import RDP_SCENARIOS, TLS_ADDRESS, TLS_HOST, RDPHost, tls_listener
 

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from auditor.collectors.probes.tls import permit_tls_versions
 from auditor.facts.model import Available, DocumentKind, FactDocument, Source, Target
 from auditor.facts.schema import schema_errors
 from auditor.lab.pki import IssuedCert
+from auditor.wire.tls import permit_tls_versions
 
 TLS_HOST = "wks01.corp.auditor.test"
 TLS_ADDRESS = "127.13.0.1"

@@ -9,6 +9,13 @@ import pytest
 
 from auditor.collectors.probes import probe_rdp
 from auditor.lab.pki import LabCA
+from auditor.wire.x224 import (
+    X224_CONNECTION_CONFIRM,
+    NegotiationType,
+    SecurityProtocol,
+    build_connection_pdu,
+    build_negotiation,
+)
 
 from .lab import RDPHost, fact_schema_errors, tcp_listener
 
@@ -186,3 +193,34 @@ def test_not_an_rdp_listener(http_listener: tuple[str, int]) -> None:
     assert fact["tls"] is None
     not_rdp = "not RDP: the data does not start with a TPKT header (0x48545450)"
     assert fact["error"] == "; ".join(f"{name}: {not_rdp}" for name in ("rdp", "ssl", "hybrid"))
+
+
+@pytest.fixture
+def fickle_listener() -> Iterator[tuple[str, int]]:
+    """Selects TLS for the three negotiations, then answers like a web server: the X.224
+    exchange in front of each TLS handshake fails."""
+    ssl_selected = build_connection_pdu(
+        X224_CONNECTION_CONFIRM,
+        build_negotiation(NegotiationType.RESPONSE, 0, SecurityProtocol.SSL),
+    )
+    served: list[int] = []
+
+    def answer(connection: socket.socket) -> None:
+        connection.recv(1024)
+        connection.sendall(ssl_selected if len(served) < 3 else b"HTTP/1.1 400 Bad Request\r\n")
+        served.append(1)
+
+    with tcp_listener("127.13.0.42", answer) as port:
+        yield "127.13.0.42", port
+
+
+def test_a_broken_negotiation_before_tls_is_an_error_not_a_crash(
+    fickle_listener: tuple[str, int],
+) -> None:
+    address, port = fickle_listener
+    fact = probe_rdp("fickle.corp.auditor.test", address, port, 1.0).to_fact()
+    assert fact["protocols"]["ssl"] == accepted("ssl")
+    assert fact["tls"] is None
+    not_rdp = "not RDP: the data does not start with a TPKT header (0x48545450)"
+    failures = "; ".join(f"{v}: {not_rdp}" for v in ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"))
+    assert fact["error"] == f"tls: no TLS handshake completed with {address}:{port} ({failures})"
