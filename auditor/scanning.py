@@ -11,8 +11,8 @@ from typing import Any
 
 from auditor import netmap
 from auditor.collectors.host import HostScanSettings, HostTarget, collect_host
+from auditor.collectors.protocol import Wanted
 from auditor.collectors.winrm.client import AuthMethod, WinRMSettings
-from auditor.collectors.winrm.request import build_request, request_json
 from auditor.config import ScanConfig, check_rule_references
 from auditor.credentials import REFERENCE_PREFIXES, Credentials, Secret, from_reference
 from auditor.errors import InputError
@@ -140,6 +140,16 @@ def probe_rules(rules: Iterable[Rule]) -> list[Rule]:
     return [r for r in rules if any(f.startswith("probe.") for f in (*r.facts, *r.optional_facts))]
 
 
+def wanted_by(rules: Iterable[Rule]) -> Wanted:
+    """What every host must gather for these rules: the facts the host rules read and the
+    registry values they name. Collectors get this, never the rules."""
+    host_rules = [r for r in rules if r.scope.target is DocumentKind.HOST]
+    return Wanted.of(
+        (f for r in host_rules for f in (*r.facts, *r.optional_facts)),
+        (p for r in host_rules for s in r.registry for p in (s.policy, s.local) if p is not None),
+    )
+
+
 def collect_hosts(
     targets: Sequence[HostTarget],
     settings: HostScanSettings,
@@ -151,11 +161,10 @@ def collect_hosts(
 ) -> FleetOutcome:
     """Collect every host concurrently; one host failing never stops the others, and none
     outlives `deadline` seconds (see fleet.collect_all)."""
-    request = build_request(rules)
-    text = request_json(rules)
+    wanted = wanted_by(rules)
 
     def collect(target: HostTarget) -> tuple[FactDocument, dict[str, Any]]:
-        return collect_host(target, settings, creds, request, text)
+        return collect_host(target, settings, creds, wanted)
 
     return collect_all(targets, collect, concurrency, deadline, on_done or (lambda d, i: None))
 

@@ -10,6 +10,7 @@ from auditor.collectors.winrm.request import collector_script, request_json
 from auditor.errors import InputError
 from auditor.resources import package_path
 from auditor.rules.pack import load_pack
+from auditor.scanning import wanted_by
 
 
 def _write(path: Path, text: str, force: bool) -> None:
@@ -43,4 +44,4 @@ def script(
     > HOST.json; then here: auditor scan facts HOST.json.
     """
     _write(output, collector_script(), force)
-    _write(output.with_suffix(".request.json"), request_json(load_pack()), force)
+    _write(output.with_suffix(".request.json"), request_json(wanted_by(load_pack())), force)
