@@ -41,14 +41,13 @@ import yaml
 
 from auditor import netmap
 from auditor.collectors.host import HostScanSettings, HostTarget, collect_host
-from auditor.collectors.winrm.request import build_request, request_json
 from auditor.config import load_config
 from auditor.credentials import Credentials
 from auditor.engine.result import build_result
 from auditor.lab import manager
 from auditor.lab.runtime import LabState
 from auditor.pipeline import plan
-from auditor.pipeline.hosts import collect_hosts
+from auditor.pipeline.hosts import collect_hosts, wanted_by
 from auditor.rules.model import Rule
 
 # Self time of these modules is charged to their category; everything else (stdlib, builtins,
@@ -74,7 +73,7 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 # Functions whose inclusive sampled CPU is printed: the places a fix would pay, if any.
 WATCHED = (
-    "auditor.collectors.host:run_probes",
+    "auditor.collectors.probes.collector:Probes.collect",
     "auditor.collectors.probes.tls:probe_tls",
     "auditor.collectors.probes.tls:reading_context",
     "auditor.collectors.probes.tls:_verifying_context",
@@ -103,7 +102,7 @@ class RoundTrips:
 
     `http`: HTTP responses read (WS-Man messages, the NTLM legs, the probes' requests); `x224`:
     RDP Connection Confirms; `tcp`: connects; `tls`: handshakes. The phase is `probe` inside
-    run_probes and `winrm` otherwise (per thread, so it works under concurrency).
+    Probes.collect and `winrm` otherwise (per thread, so it works under concurrency).
     """
 
     def __init__(self) -> None:
@@ -120,8 +119,8 @@ class RoundTrips:
         import socket
         import ssl
 
-        from auditor.collectors import host
         from auditor.collectors.probes import rdp
+        from auditor.collectors.probes.collector import Probes
 
         def counting(kind: str, function: Callable[..., Any]) -> Callable[..., Any]:
             def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -136,7 +135,7 @@ class RoundTrips:
             "http", http.client.HTTPConnection.getresponse
         )
         rdp.read_connection_pdu = counting("x224", rdp.read_connection_pdu)
-        run_probes = host.run_probes
+        run_probes = Probes.collect
 
         def probing(*args: Any, **kwargs: Any) -> Any:
             self._phase.name = "probe"
@@ -145,7 +144,7 @@ class RoundTrips:
             finally:
                 self._phase.name = "winrm"
 
-        host.run_probes = probing
+        Probes.collect = probing  # type: ignore[method-assign]
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
@@ -235,13 +234,13 @@ def child_scan(lab: Path, concurrency: int, limit: int | None) -> dict[str, Any]
 def child_profile(lab: Path, sample: int, passes: int) -> dict[str, Any]:
     """Sequential passes over `sample` hosts: warm-up, sampled (SIGPROF), then cProfile."""
     scan = Scanner.for_lab(lab, sample)
-    request, text = build_request(scan.rules), request_json(scan.rules)
+    wanted = wanted_by(scan.rules)
     params = scan.plan.parameters.for_document
 
     def scan_all() -> float:
         cpu0 = _cpu()
         for target in scan.targets:
-            doc, _ = collect_host(target, scan.settings, scan.credentials, request, text)
+            doc, _ = collect_host(target, scan.settings, scan.credentials, wanted)
             if doc.failure is not None:
                 raise SystemExit(f"{target.name}: {doc.failure.reason.value}: {doc.failure.detail}")
             build_result(scan.rules, [doc], "scan host", params_for=params)

@@ -8,6 +8,7 @@ import typer
 
 from auditor.collectors.winrm.request import collector_script, request_json
 from auditor.errors import InputError
+from auditor.pipeline.hosts import wanted_by
 from auditor.resources import package_path
 from auditor.rules.pack import load_pack
 
@@ -43,4 +44,4 @@ def script(
     > HOST.json; then here: auditor scan facts HOST.json.
     """
     _write(output, collector_script(), force)
-    _write(output.with_suffix(".request.json"), request_json(load_pack()), force)
+    _write(output.with_suffix(".request.json"), request_json(wanted_by(load_pack())), force)

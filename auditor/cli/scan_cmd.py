@@ -75,9 +75,7 @@ def scan_host(
     transport: str | None = typer.Option(
         None, "--transport", help="https, http (with message encryption) or auto."
     ),
-    auth: str | None = typer.Option(
-        None, "--auth", help=f"{', '.join(AUTH_METHODS)}."
-    ),
+    auth: str | None = typer.Option(None, "--auth", help=f"{', '.join(AUTH_METHODS)}."),
     username: str | None = USERNAME_OPTION,
     password_env: str | None = PASSWORD_ENV_OPTION,
     concurrency: int | None = CONCURRENCY_OPTION,

@@ -7,26 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.facts.schema import script_sections
 from auditor.lab.pki import CertKind
 
 _ROLES = frozenset({"domain_controller", "member_server", "workstation", "iis", "jump_host"})
 _PROTOCOLS = frozenset({"rdp", "ssl", "hybrid", "hybrid_ex"})
 _TLS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
-_SECTIONS = frozenset(
-    {
-        "certificates",
-        "local_groups",
-        "rdp",
-        "iis",
-        "ssh",
-        "session_configurations",
-        "winhttp_proxy",
-        "services",
-        "firewall_rules",
-        "registry",
-        "os",
-    }
-)
+# collect.ps1's sections (host-facts-1.json's `script:SECTION`), and its registry reads.
+_SCRIPT_SECTIONS = frozenset(script_sections())
+_SECTIONS = _SCRIPT_SECTIONS | {"registry"}
 _FAULTS = frozenset(
     {"latency_ms", "drop_connection", "http_500", "malformed_xml", "slow_seconds", "auth_refused"}
 )
@@ -81,6 +70,8 @@ class HostProfile:
     winhttp_proxy: Mapping[str, str] | None = None
     services: Mapping[str, str] = field(default_factory=dict)
     firewall_rules: tuple[dict[str, Any], ...] = ()
+    # collect.ps1 section -> its answer verbatim, instead of the lab's (responder.py)
+    sections: Mapping[str, Any] = field(default_factory=dict)
     unreadable: frozenset[str] = frozenset()  # collector sections answered with access denied
     faults: Mapping[str, Any] = field(default_factory=dict)
     expect_fail: tuple[str, ...] = ()  # rule ids the lab seeds for this host (for tests)
@@ -198,6 +189,7 @@ _HOST_KEYS = frozenset(
         "winhttp_proxy",
         "services",
         "firewall_rules",
+        "sections",
         "unreadable",
         "faults",
         "expect_fail",
@@ -240,6 +232,8 @@ def _parse(r: _Reader, raw: Any) -> HostProfile | None:
         unreadable = []
     faults = r.mapping(raw.get("faults"), "faults")
     r.keys(faults, _FAULTS, "faults")
+    sections = r.mapping(raw.get("sections"), "sections")
+    r.keys(sections, _SCRIPT_SECTIONS, "sections")
     sshd = raw.get("sshd_config")
     return HostProfile(
         name=name,
@@ -262,6 +256,7 @@ def _parse(r: _Reader, raw: Any) -> HostProfile | None:
         else None,
         services={str(k): str(v) for k, v in r.mapping(raw.get("services"), "services").items()},
         firewall_rules=tuple(raw.get("firewall_rules") or ()),
+        sections=dict(sections),
         unreadable=frozenset(unreadable),
         faults=dict(faults),
         expect_fail=tuple(str(x) for x in raw.get("expect_fail") or ()),

@@ -1,4 +1,10 @@
-"""The lab host's answer to the collector script, built from its profile (no PowerShell runs here)."""
+"""The lab host's answer to the collector script, from data (no PowerShell runs here).
+
+Each section is answered, first that applies: "access denied" when the profile lists it as
+unreadable; the profile's own answer (`sections:` in its YAML); what the lab derives from the
+material it generated or from the profile's settings (`_derived` below); a default Windows
+Server 2022's answer (default_answers.yaml). So a new section needs data, not code here.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import struct
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from cryptography import x509
@@ -19,11 +26,9 @@ from auditor.facts.model import registry_key
 from auditor.lab.hosts import HostProfile
 from auditor.lab.pki import IssuedCert
 from auditor.lab.winrm.pipeline import PipelineRequest, default_pipeline_handler
+from auditor.resources import package_path
+from auditor.yamlio import load_text
 
-# Windows' own default for microsoft.powershell (Get-PSSessionConfiguration on Server 2022).
-DEFAULT_SESSION_SDDL = (
-    "O:NSG:BAD:P(A;;GA;;;BA)(A;;GA;;;IU)(A;;GA;;;RM)S:P(AU;FA;GA;;;WD)(AU;SA;GXGW;;;WD)"
-)
 _WINDOWS_SIGNATURE_NAMES = {"sha1": "sha1RSA", "sha256": "sha256RSA", "sha384": "sha384RSA"}
 _WINHTTP = "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\Connections\\WinHttpSettings"
 
@@ -57,6 +62,14 @@ def derived_registry(profile: HostProfile) -> dict[str, Any]:
             _TS + "\\Wds\\rdpwd\\Tds\\tcp\\PortNumber": 3389,
         }
     return values
+
+
+@cache
+def default_answers() -> Mapping[str, Any]:
+    """Section -> a default Windows Server 2022's answer (default_answers.yaml)."""
+    data = load_text(package_path("lab", "default_answers.yaml").read_text("utf-8"))
+    answers: Mapping[str, Any] = data["sections"]
+    return answers
 
 
 def _denied(section: str) -> dict[str, Any]:
@@ -144,7 +157,34 @@ class CollectorResponder:
                 registry[path] = _registry_entry(wanted[registry_key(path)])
             else:
                 registry[path] = {"present": False, "type": None, "data": None}
-        builders: dict[str, Callable[[], Any]] = {
+        derived = self._derived(request)
+        defaults = default_answers()
+        sections: dict[str, Any] = {}
+        for name in request.get("sections", []):
+            if name in p.unreadable:
+                sections[name] = _denied(name)
+            elif name in p.sections:
+                sections[name] = {"ok": p.sections[name]}
+            elif name in derived:
+                sections[name] = {"ok": derived[name]()}
+            elif name in defaults:
+                sections[name] = {"ok": defaults[name]}
+            # a section the lab has no answer for stays unanswered, as from an older script
+        return json.dumps(
+            {
+                "version": 1,
+                "collected_at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+                "registry": registry,
+                "sections": sections,
+            }
+        )
+
+    def _derived(self, request: Mapping[str, Any]) -> dict[str, Callable[[], Any]]:
+        """Sections whose answer follows from what the lab generated (certificates, the domain,
+        the host's name), from the listeners and roles it runs, or from the profile's shorthand
+        keys (iis_sites, sshd_config, session_configurations, winhttp_proxy, ...)."""
+        p = self.profile
+        return {
             "os": self._os,
             "local_groups": lambda: self._local_groups(request),
             "certificates": self._certificates,
@@ -156,19 +196,6 @@ class CollectorResponder:
             "services": lambda: self._services(request),
             "firewall_rules": lambda: self._firewall(request),
         }
-        sections = {
-            name: _denied(name) if name in p.unreadable else {"ok": builders[name]()}
-            for name in request.get("sections", [])
-            if name in builders
-        }
-        return json.dumps(
-            {
-                "version": 1,
-                "collected_at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
-                "registry": registry,
-                "sections": sections,
-            }
-        )
 
     def _os(self) -> dict[str, Any]:
         p = self.profile
@@ -221,17 +248,8 @@ class CollectorResponder:
             return {"present": False, "path": path}
         return {"present": True, "path": path, "lines": list(self.profile.sshd_config)}
 
-    def _sessions(self) -> list[dict[str, Any]]:
-        default = {
-            "name": "microsoft.powershell",
-            "enabled": True,
-            "permission": "",
-            "sddl": DEFAULT_SESSION_SDDL,
-            "run_as_virtual_account": False,
-            "session_type": "Default",
-            "language_mode": "FullLanguage",
-        }
-        return [default, *self.profile.session_configurations]
+    def _sessions(self) -> list[Any]:
+        return [*default_answers()["session_configurations"], *self.profile.session_configurations]
 
     def _services(self, request: Mapping[str, Any]) -> dict[str, Any]:
         p = self.profile

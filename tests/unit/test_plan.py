@@ -101,16 +101,21 @@ def test_probe_only_plans_no_logon(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     )
 
 
+def _named(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    return node.attr if isinstance(node, ast.Attribute) else ""
+
+
 def _raw_readers(path: Path) -> list[str]:
-    """`x.raw`, `x.section(...)`, `x.path_value(...)` on anything: reads of the raw file."""
+    """`config.raw`, `config.section(...)`, `x.config.path_value(...)`: reads of the raw file."""
     tree = ast.parse(path.read_text("utf-8"))
     return [
         f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: .{node.attr}"
         for node in ast.walk(tree)
         if isinstance(node, ast.Attribute)
         and node.attr in {"raw", "section", "path_value"}
-        # an HTTP response's raw stream is not the configuration
-        and not (isinstance(node.value, ast.Name) and node.value.id == "response")
+        and "config" in _named(node.value).lower()
     ]
 
 

@@ -26,6 +26,7 @@ from auditor.collectors.winrm.wsman_config import (
     CONFIG_FACTS,
     CONFIG_URI,
     LISTENER_URI,
+    LISTENERS_FACT,
     listener_elements,
     parse_config,
     parse_listeners,
@@ -234,7 +235,7 @@ class WinRMCollector:
                         CONFIG_FACTS, Unavailable(Reason.PROTOCOL_ERROR, f"winrm/config: {exc}")
                     )
                 )
-            facts["winrm.listeners"] = self._listeners(client)
+            facts[LISTENERS_FACT] = self._listeners(client)
             script_facts, registry = self._run_script(client, request, request_json)
             facts.update(script_facts)
             return HostCollection(facts, registry, counter.count)

@@ -1,29 +1,17 @@
-"""The collector request, built from the loaded rules: a new registry rule needs no PowerShell."""
+"""The collector request, built from what a scan wants: a new registry rule needs no PowerShell."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 
-from auditor.facts.model import DocumentKind, normalise_registry_path
+from auditor.collectors.protocol import Wanted
+from auditor.facts.schema import script_sections
 from auditor.resources import package_path
-from auditor.rules.model import Rule
 
 CONTRACT_VERSION = 1
-# Which script section gathers which facts. `os` and `services` always run: roles come from them.
-SECTION_FACTS = {
-    "os": ("host.os", "host.roles", "host.domain"),
-    "local_groups": ("local_groups",),
-    "certificates": ("certificates",),
-    "rdp": ("rdp.certificate_thumbprint",),
-    "iis": ("iis.sites",),
-    "ssh": ("ssh.sshd_config",),
-    "session_configurations": ("powershell.session_configurations",),
-    "winhttp_proxy": ("winhttp.proxy",),
-    "services": ("services",),
-    "firewall_rules": ("firewall.rules",),
-}
-SCRIPT_FACTS = frozenset(f for facts in SECTION_FACTS.values() for f in facts)
+# Which script section gathers which facts: the `script:SECTION` entries of host-facts-1.json.
+SECTION_FACTS = script_sections()
+ALWAYS_RUN = ("os", "services")  # the document's roles come from them
 LOCAL_GROUP_SIDS = ("S-1-5-32-544", "S-1-5-32-580", "S-1-5-32-555")
 SERVICES = ("WinRM", "TermService", "W3SVC", "sshd")
 # Firewall rules by their stable Name (ID), never by the localized DisplayName.
@@ -41,35 +29,22 @@ def collector_script() -> str:
     return package_path("collectors", "winrm", "collect.ps1").read_text("utf-8")
 
 
-def registry_paths(rules: Iterable[Rule]) -> list[str]:
-    paths = {
-        normalise_registry_path(path)
-        for rule in rules
-        for setting in rule.registry
-        for path in (setting.policy, setting.local)
-        if path is not None
-    }
-    return sorted(paths, key=str.lower)
-
-
-def build_request(rules: Iterable[Rule]) -> dict[str, object]:
-    """Only what the loaded host rules read: fewer sections means a faster, quieter collection."""
-    host_rules = [r for r in rules if r.scope.target is DocumentKind.HOST]
-    wanted = {f for r in host_rules for f in (*r.facts, *r.optional_facts)}
+def build_request(wanted: Wanted) -> dict[str, object]:
+    """Only the sections whose facts are wanted: fewer means a faster, quieter collection."""
     sections = [
         name
         for name, facts in SECTION_FACTS.items()
-        if name in ("os", "services") or wanted & set(facts)
+        if name in ALWAYS_RUN or wanted.facts & set(facts)
     ]
     return {
         "version": CONTRACT_VERSION,
         "sections": sections,
-        "registry": registry_paths(host_rules),
+        "registry": list(wanted.registry),
         "local_groups": list(LOCAL_GROUP_SIDS),
         "services": list(SERVICES),
         "firewall_rules": list(FIREWALL_RULES),
     }
 
 
-def request_json(rules: Iterable[Rule]) -> str:
-    return json.dumps(build_request(rules), separators=(",", ":"))
+def request_json(wanted: Wanted) -> str:
+    return json.dumps(build_request(wanted), separators=(",", ":"))

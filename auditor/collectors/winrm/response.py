@@ -8,7 +8,8 @@ import datetime as dt
 import json
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from auditor.collectors.sddl import SddlError, allowed_sids
@@ -130,6 +131,50 @@ def _session_configurations(raw: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One section's answer (its `ok`), with what a parser may need beside it."""
+
+    value: Any
+    answered: Mapping[str, Any]  # every section answered ok: os reads services for the roles
+    collected_at: dt.datetime
+
+
+def _os(a: Answer) -> dict[str, Any]:
+    os_info = a.value
+    return {
+        "host.os": {
+            "caption": str(os_info.get("caption", "")),
+            "version": str(os_info["version"]),
+            "build": int(os_info.get("build") or 0),
+            "product_type": int(os_info["product_type"]),
+        },
+        "host.domain": {"name": os_info.get("domain"), "joined": bool(os_info.get("joined"))},
+        "host.roles": _roles(os_info, a.answered.get("services")),
+    }
+
+
+# section -> its facts' values; every `script:SECTION` of host-facts-1.json has one
+# (tests/unit/collectors/test_collection_table.py).
+SECTION_PARSERS: dict[str, Callable[[Answer], dict[str, Any]]] = {
+    "os": _os,
+    "local_groups": lambda a: {"local_groups": {str(k): list(v or []) for k, v in a.value.items()}},
+    "certificates": lambda a: {"certificates": _certificates(list(a.value or []), a.collected_at)},
+    "rdp": lambda a: {
+        "rdp.certificate_thumbprint": str(a.value.get("certificate_thumbprint") or "").upper()
+        or None
+    },
+    "iis": lambda a: {"iis.sites": list(a.value.get("sites") or []) if a.value else []},
+    "ssh": lambda a: {"ssh.sshd_config": _sshd(a.value)},
+    "session_configurations": lambda a: {
+        "powershell.session_configurations": _session_configurations(list(a.value or []))
+    },
+    "winhttp_proxy": lambda a: {"winhttp.proxy": _winhttp_proxy(a.value)},
+    "services": lambda a: {"services": dict(a.value or {})},
+    "firewall_rules": lambda a: {"firewall.rules": list(a.value or [])},
+}
+
+
 def _not_json(name: str) -> Any:
     """NaN and Infinity are not JSON (RFC 8259); Python's parser would accept them."""
     raise CollectorResponseError(f"the collector's answer is not JSON: {name}")
@@ -202,55 +247,11 @@ def parse_response(
             for fact in SECTION_FACTS[name]:
                 facts[fact] = missing
     try:
-        _map_sections(ok, facts, collected_at)
+        for name, answer in ok.items():
+            found = SECTION_PARSERS[name](Answer(answer, ok, collected_at))
+            facts.update({fact: Available(value, Source.LOCAL) for fact, value in found.items()})
     except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as exc:
         raise CollectorResponseError(
             f"the collector's answer has an unexpected shape: {exc!r}"
         ) from None
     return facts, registry
-
-
-def _map_sections(ok: Mapping[str, Any], facts: dict[str, Fact], collected_at: dt.datetime) -> None:
-    local = Source.LOCAL
-    if "services" in ok:
-        facts["services"] = Available(dict(ok["services"] or {}), local)
-    if "os" in ok:
-        os_info = ok["os"]
-        services = ok.get("services") if "services" in ok else None
-        facts["host.os"] = Available(
-            {
-                "caption": str(os_info.get("caption", "")),
-                "version": str(os_info["version"]),
-                "build": int(os_info.get("build") or 0),
-                "product_type": int(os_info["product_type"]),
-            },
-            local,
-        )
-        facts["host.domain"] = Available(
-            {"name": os_info.get("domain"), "joined": bool(os_info.get("joined"))}, local
-        )
-        facts["host.roles"] = Available(_roles(os_info, services), local)
-    if "local_groups" in ok:
-        facts["local_groups"] = Available(
-            {str(k): list(v or []) for k, v in ok["local_groups"].items()}, local
-        )
-    if "certificates" in ok:
-        facts["certificates"] = Available(
-            _certificates(list(ok["certificates"] or []), collected_at), local
-        )
-    if "rdp" in ok:
-        thumb = str(ok["rdp"].get("certificate_thumbprint") or "").upper() or None
-        facts["rdp.certificate_thumbprint"] = Available(thumb, local)
-    if "iis" in ok:
-        iis = ok["iis"]
-        facts["iis.sites"] = Available(list(iis.get("sites") or []) if iis else [], local)
-    if "ssh" in ok:
-        facts["ssh.sshd_config"] = Available(_sshd(ok["ssh"]), local)
-    if "session_configurations" in ok:
-        facts["powershell.session_configurations"] = Available(
-            _session_configurations(list(ok["session_configurations"] or [])), local
-        )
-    if "winhttp_proxy" in ok:
-        facts["winhttp.proxy"] = Available(_winhttp_proxy(ok["winhttp_proxy"]), local)
-    if "firewall_rules" in ok:
-        facts["firewall.rules"] = Available(list(ok["firewall_rules"] or []), local)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from auditor.collectors.sddl import SddlError, allowed_sids
 from auditor.facts.model import Available, Fact, Reason, Source, Unavailable
+from auditor.facts.schema import Gatherer, gathered_by
 
 CFG = "http://schemas.microsoft.com/wbem/wsman/1/config"
 CONFIG_URI = CFG
@@ -38,7 +39,9 @@ _STRINGS = {
     "winrm.service.ipv6_filter": "Service/IPv6Filter",
     "winrm.client.trusted_hosts": "Client/TrustedHosts",
 }
-CONFIG_FACTS = frozenset({*_BOOLS, *_STRINGS, "winrm.service.root_sddl"})
+# What the Get gathers: the `wsman-config` facts of host-facts-1.json, each read above or as
+# the root SDDL below (tests/unit/collectors/test_wsman_config.py checks they agree).
+CONFIG_FACTS = gathered_by(Gatherer.WSMAN_CONFIG)
 
 
 def _find(config: ET.Element, path: str) -> ET.Element | None:
@@ -98,6 +101,9 @@ def _text(item: ET.Element, name: str) -> str:
     namespace = item.tag[1:].split("}")[0] if item.tag.startswith("{") else CFG
     element = item.find(f"{{{namespace}}}{name}")
     return (element.text or "").strip() if element is not None else ""
+
+
+LISTENERS_FACT = "winrm.listeners"  # what the Enumerate gathers (`wsman-listeners`)
 
 
 def parse_listeners(items: Iterable[ET.Element]) -> list[dict[str, object]]:

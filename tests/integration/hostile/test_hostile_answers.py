@@ -27,6 +27,7 @@ from auditor.credentials import Credentials, Secret
 from auditor.facts.model import Available, DocumentKind, Reason, Unavailable
 from auditor.lab.pki import LabCA, create_ca, issue_host_cert
 from auditor.lab.winrm import ServiceAuth, ServiceSettings, WinRMHostConfig, WinRMHostServer
+from auditor.pipeline.hosts import wanted_by
 from auditor.pipeline.plan import select_rules
 
 from .conftest import PASSWORD, load_json
@@ -226,7 +227,9 @@ def test_a_malformed_listener_answer_keeps_the_configuration_facts(
             read_timeout=15,
         )
         collector = WinRMCollector(settings, credentials)
-        collection = collector.collect(HOST, build_request(rules), request_json(rules))
+        collection = collector.collect(
+            HOST, build_request(wanted_by(rules)), request_json(wanted_by(rules))
+        )
     assert any(ENUMERATE in r.body for r in relay.requests)
     config = {name: collection.facts[name] for name in CONFIG_FACTS}
     assert all(isinstance(f, Available) for f in config.values()), config
@@ -284,7 +287,9 @@ def test_a_healthy_host_is_collected_through_the_guard(
         use_https=https, auth="ntlm", ca_bundle=ca.cert_path, retries=0, read_timeout=40
     )
     collector = WinRMCollector(settings, Credentials("svc_auditor", Secret(PASSWORD), "test"))
-    collection = collector.collect(HEALTHY, build_request(rules), request_json(rules))
+    collection = collector.collect(
+        HEALTHY, build_request(wanted_by(rules)), request_json(wanted_by(rules))
+    )
     listeners = collection.facts["winrm.listeners"]
     assert isinstance(listeners, Available), listeners
     assert {item["transport"] for item in listeners.value} == {"HTTP", "HTTPS"}

@@ -13,6 +13,7 @@ import tree_sitter_powershell
 from auditor.collectors.winrm.request import build_request, collector_script
 from auditor.collectors.winrm.response import CollectorResponseError, parse_response
 from auditor.facts.model import Available, Reason, Unavailable
+from auditor.pipeline.hosts import wanted_by
 from auditor.rules.pack import load_pack
 
 
@@ -44,7 +45,7 @@ def test_script_avoids_powershell7_only_syntax() -> None:
 
 def test_request_asks_for_every_registry_value_of_the_loaded_rules() -> None:
     rules = load_pack()
-    request = build_request(rules)
+    request = build_request(wanted_by(rules))
     expected = {p for r in rules for s in r.registry for p in (s.policy, s.local) if p}
     assert {p.lower() for p in request["registry"]} == {p.lower() for p in expected}  # type: ignore[union-attr]
     assert {"os", "services"} <= set(request["sections"])  # type: ignore[arg-type]
