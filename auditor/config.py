@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
-
+from auditor.collectors.winrm.client import AUTH_METHODS
 from auditor.credentials import REFERENCE_PREFIXES
 from auditor.errors import InputError
 from auditor.facts.io import MAX_NAME_LENGTH
 from auditor.reports.formats import OutputFormat
-from auditor.yamlio import LineDict, YamlProblem, line_of, load_file
+from auditor.strict import Node, Problems, check_schema, shown
+from auditor.yamlio import LineDict, YamlProblem, load_file
 
 if TYPE_CHECKING:
     from auditor.rules.model import Rule
@@ -70,9 +70,7 @@ SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {
                 "transport": {"enum": ["https", "http", "auto"]},
-                "auth": {
-                    "enum": ["negotiate", "ntlm", "kerberos", "certificate", "credssp", "basic"]
-                },
+                "auth": {"enum": list(AUTH_METHODS)},
                 "ca_bundle": _STR,
                 "insecure": {"type": "boolean"},
                 "connect_timeout": _NUM,
@@ -182,33 +180,17 @@ class ScanConfig:
         return {str(k).lower(): str(v) for k, v in (self.raw.get("names") or {}).items()}
 
 
-def _line_for(data: Any, path: list[Any]) -> int:
-    node, line = data, getattr(data, "line", 0)
-    for part in path:
-        if isinstance(node, LineDict) and part in node:
-            line = line_of(node, part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-            line = getattr(node, "line", line)
-        else:
-            break
-    return line
-
-
-_MAX_MESSAGE = 200  # characters of a schema message: a hostile value must not flood stderr
-
-
-def _format_problems(data: Mapping[str, Any], where: str) -> list[str]:
+def _format_problems(root: Node) -> None:
     """Unknown report formats, found now rather than after an hour of collection."""
     known = {f.value for f in OutputFormat}
-    formats = (data.get("output") or {}).get("formats", [])
-    return [
-        f"{where}:{_line_for(data, ['output', 'formats', i])}: output.formats: unknown format "
-        f"{value[:40]!r} (known: {', '.join(f.value for f in OutputFormat)})"
-        for i, value in enumerate(formats)
-        if value.lower() not in known
-    ]
+    for item in root["output"]["formats"].items():
+        if item.value.lower() not in known:
+            root.problems.add(
+                item.line,
+                f"unknown format {shown(item.value)} "
+                f"(known: {', '.join(f.value for f in OutputFormat)})",
+                "output.formats",
+            )
 
 
 def _password_beside(reference: str, origin: Path) -> str:
@@ -220,40 +202,27 @@ def _password_beside(reference: str, origin: Path) -> str:
 
 
 def parse_config(data: Any, origin: Path | None) -> ScanConfig:
-    where = str(origin) if origin else "<config>"
+    problems = Problems(str(origin) if origin else "<config>")
     if data is None:
         data = LineDict()
     if not isinstance(data, dict):
-        raise InputError(f"{where}:1: a scan configuration is a YAML mapping")
-    validator = jsonschema.Draft202012Validator(SCHEMA)
-    problems = []
-    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
-        dotted = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        message = error.message
-        if error.validator == "additionalProperties":
-            message = f"unknown key: {message.split('(')[-1].rstrip(')')}"
-        elif error.validator == "maxLength":  # never echo the over-long value itself
-            message = f"longer than {error.validator_value} characters"
-        elif list(error.absolute_path) == ["credentials", "password"]:  # nor a password
-            message = "must be text: a reference such as env:VAR (the value is not shown)"
-        if len(message) > _MAX_MESSAGE:
-            message = message[:_MAX_MESSAGE] + "..."
-        problems.append(
-            f"{where}:{_line_for(data, list(error.absolute_path))}: {dotted}: {message}"
-        )
+        problems.add(1, "a scan configuration is a YAML mapping")
+        problems.check()
+    root = problems.root(data)
+    # Any schema problem with the password is said in these words: none repeats its value.
+    hidden = "must be text: a reference such as env:VAR (the value is not shown)"
+    check_schema(root, SCHEMA, secrets={"credentials.password": hidden})
     if not problems:
-        problems.extend(_format_problems(data, where))
+        _format_problems(root)
     credentials = data.get("credentials") or {}
     password = credentials.get("password") if isinstance(credentials, dict) else None
     literal = isinstance(password, str) and not password.startswith(REFERENCE_PREFIXES)
     if literal and not credentials.get("allow_literal_password"):
-        problems.append(
-            f"{where}:{_line_for(data, ['credentials', 'password'])}: credentials.password must be "
-            "a reference (env:VAR, file:PATH, keyring:SERVICE, prompt, ticket-cache); a literal "
-            "password needs allow_literal_password: true"
+        root["credentials"]["password"].fail(
+            "must be a reference (env:VAR, file:PATH, keyring:SERVICE, prompt, ticket-cache); "
+            "a literal password needs allow_literal_password: true"
         )
-    if problems:
-        raise InputError("\n".join(problems))
+    problems.check()
     if origin is not None and isinstance(password, str):
         credentials["password"] = _password_beside(password, origin)
     groups = tuple(
@@ -275,6 +244,11 @@ def load_config(path: Path | None) -> ScanConfig:
         raise InputError(f"{path}: no such configuration file") from None
     except YamlProblem as exc:
         raise InputError(f"{path}:{exc.line}: {exc.message}") from None
+
+
+def _problems_of(config: ScanConfig) -> Node:
+    """The configuration as read, to locate problems found after loading it."""
+    return Problems(str(config.path) if config.path else "<config>").root(config.raw)
 
 
 # The local files each section names, read only once hosts are being collected.
@@ -302,17 +276,14 @@ def _file_problem(path: Path, ca_bundle: bool) -> str | None:
 def check_local_files(config: ScanConfig, sections: Iterable[str] = tuple(_LOCAL_FILES)) -> None:
     """The CA bundles and certificates the configuration names can be read, checked before any
     host is contacted: one configuration error, not the same failure on every host."""
-    where = str(config.path) if config.path else "<config>"
-    problems = []
+    root = _problems_of(config)
     for section in sections:
         for key in _LOCAL_FILES[section]:
             path = config.path_value(section, key)
             problem = None if path is None else _file_problem(path.absolute(), key == "ca_bundle")
             if problem is not None:
-                line = _line_for(config.raw, [section, key])
-                problems.append(f"{where}:{line}: {section}.{key}: {problem}")
-    if problems:
-        raise InputError("\n".join(problems))
+                root[section][key].fail(problem)
+    root.problems.check()
 
 
 def _suggest(value: str, known: Iterable[str]) -> str:
@@ -323,14 +294,12 @@ def _suggest(value: str, known: Iterable[str]) -> str:
 def check_rule_references(config: ScanConfig, rules: Sequence[Rule]) -> None:
     """Rule ids, areas, tags and parameter names in the configuration must exist: a typo would
     silently keep a rule on, off, or at its default threshold."""
-    where = str(config.path) if config.path else "<config>"
+    root = _problems_of(config)
     by_id = {r.id: r for r in rules}
     section = config.section("rules")
-    problems: list[str] = []
 
     def add(path: list[Any], message: str) -> None:
-        dotted = ".".join(str(p) for p in path)
-        problems.append(f"{where}:{_line_for(config.raw, path)}: {dotted}: {message}")
+        root.problems.add(root.find(path).line, message, ".".join(str(p) for p in path))
 
     for key in ("ids", "exclude_ids"):
         for i, pattern in enumerate(section.get(key, [])):
@@ -366,5 +335,4 @@ def check_rule_references(config: ScanConfig, rules: Sequence[Rule]) -> None:
                         f"rule {rule_id} has no parameter {str(name)[:100]!r}"
                         f" (its parameters: {', '.join(sorted(rule.parameters)) or 'none'})",
                     )
-    if problems:
-        raise InputError("\n".join(problems))
+    root.problems.check()

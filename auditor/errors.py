@@ -27,9 +27,13 @@ class InputError(AuditorError):
     """Bad input: a rule file, a config file, a facts document, a command-line value."""
 
 
-class RuleLoadError(InputError):
-    """One or more rule files are broken; `problems` holds every `path:line: message`."""
+class InputProblems(InputError):
+    """Every problem found in an input at once; `problems` holds one `path:line: message` each."""
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+class RuleLoadError(InputProblems):
+    """One or more rule files (or compliance mapping files) are broken."""

@@ -16,7 +16,10 @@ class LineDict(dict[str, Any]):
 
 
 class LineList(list[Any]):
+    """A sequence from YAML that knows its own line and each item's (1-based)."""
+
     line: int = 0
+    item_lines: list[int]
 
 
 class YamlProblem(Exception):
@@ -86,6 +89,7 @@ class _Loader(yaml.SafeLoader):
     def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> LineList:  # type: ignore[override]
         result = LineList(self.construct_object(child, deep=True) for child in node.value)  # type: ignore[no-untyped-call]
         result.line = node.start_mark.line + 1
+        result.item_lines = [child.start_mark.line + 1 for child in node.value]
         return result
 
 
@@ -154,12 +158,14 @@ def load_file(path: Path) -> Any:
     return load_text(text)
 
 
-def line_of(container: Any, key: str | None = None) -> int:
-    """Best line number for `container[key]` (or the container itself)."""
+def line_of(container: Any, key: str | int | None = None) -> int:
+    """Best line number for `container[key]` (or the container itself); 0 when unknown."""
     if isinstance(container, LineDict):
-        if key is not None and key in container.key_lines:
+        if isinstance(key, str) and key in container.key_lines:
             return container.key_lines[key]
         return container.line
     if isinstance(container, LineList):
+        if isinstance(key, int) and 0 <= key < len(container.item_lines):
+            return container.item_lines[key]
         return container.line
     return 0

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-from auditor.errors import InputError
-from auditor.lab.domain_spec import DomainSpec, DomainSpecError, parse_domain_spec
-from auditor.lab.hosts import HostProfile, HostProfileError, parse_host
+from auditor.errors import InputError, InputProblems
+from auditor.lab.domain_spec import DomainSpec, read_domain
+from auditor.lab.hosts import HostProfile, parse_host
 from auditor.resources import package_path
-from auditor.yamlio import YamlProblem, load_text
+from auditor.strict import Node, Problems
+from auditor.yamlio import load_text
 
 SCAN_ACCOUNT = "svc_auditor"
 
@@ -29,47 +29,46 @@ def _default_text(name: str) -> str:
     return package_path("lab", name).read_text("utf-8")
 
 
-def parse_definition(data: Any, source: str) -> LabDefinition:
-    """Validate a whole definition; every problem is reported together (exit code 2)."""
-    if not isinstance(data, dict) or set(data) - {"domain", "hosts"} or "domain" not in data:
-        raise InputError(f"{source}: a lab definition is a mapping with 'domain' and 'hosts'")
-    problems: list[str] = []
-    try:
-        domain = parse_domain_spec(data["domain"], source=source)
-    except DomainSpecError as exc:
-        problems.extend(str(exc).splitlines())
-    hosts = []
-    for i, raw in enumerate(data.get("hosts") or []):
-        try:
-            host = parse_host(raw, f"{source}: hosts[{i}]")
-        except HostProfileError as exc:
-            problems.extend(exc.problems)
-            continue
-        if host is not None:
-            hosts.append(host)
+def _host(node: Node) -> tuple[Node, HostProfile] | None:
+    host = parse_host(node)
+    return None if host is None else (node, host)
+
+
+def _read(root: Node) -> LabDefinition | None:
+    """Every problem of a whole definition goes to `root`'s collector (exit code 2 together)."""
+    if root.mapping() is None:
+        return None
+    root.keys({"domain", "hosts"}, ("domain",))
+    domain = read_domain(root["domain"]) if root["domain"].present else None
+    hosts = root["hosts"].each(_host)
     seen: dict[str, str] = {}
-    for host in hosts:
+    for node, host in hosts:
         for key in (host.name.lower(), host.address):
             if key in seen:
-                problems.append(f"{source}: hosts: {host.name} repeats {key} (also {seen[key]})")
+                node.fail(f"{host.name} repeats {key} (also {seen[key]})")
             seen[key] = host.name
-    if problems:
-        raise InputError("\n".join(problems))
-    return LabDefinition(domain, tuple(hosts), source)
+    if domain is None:
+        return None
+    return LabDefinition(domain, tuple(host for _, host in hosts), root.problems.where)
 
 
 def load_definition(path: Path | None) -> LabDefinition:
     """The given definition file, or the shipped default (default_domain.yaml + default_hosts.yaml)."""
-    try:
-        if path is None:
-            data = load_text(_default_text("default_domain.yaml"))
-            data["hosts"] = load_text(_default_text("default_hosts.yaml"))["hosts"]
-            return parse_definition(data, "default lab")
-        return parse_definition(load_text(path.read_text(encoding="utf-8")), str(path))
-    except YamlProblem as exc:
-        raise InputError(f"{path or 'default lab'}:{exc.line}: {exc.message}") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the lab definition: {exc.strerror}") from None
+    if path is None:
+        problems = Problems("default lab")
+        data = load_text(_default_text("default_domain.yaml"))
+        data["hosts"] = load_text(_default_text("default_hosts.yaml"))["hosts"]
+        definition = _read(problems.root(data))
+    else:
+        problems = Problems(str(path))
+        try:
+            root = problems.load(path)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read the lab definition: {exc.strerror}") from None
+        definition = _read(root) if root is not None else None
+    if definition is None or problems.items:  # None comes with its problem
+        raise InputProblems(problems.items)
+    return definition
 
 
 def scale_hosts(definition: LabDefinition, count: int) -> LabDefinition:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import enum
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
-import yaml
-
+from auditor.errors import InputProblems
 from auditor.resources import package_path
+from auditor.strict import Node, Problems, shown
 
 DEFAULT_DOMAIN_FILE = package_path("lab", "default_domain.yaml")
 
@@ -176,115 +174,38 @@ class DomainSpec:
         return f"{self.dc.name}.{self.realm}"
 
 
-class DomainSpecError(ValueError):
-    """Every problem found in a domain section, one `source: path: message` per line."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = tuple(problems)
+class DomainSpecError(InputProblems):
+    """Every problem found in a domain section, one `source[:line]: key.path: message` each."""
 
 
-T = TypeVar("T")
+def _record(node: Node, required: frozenset[str], optional: frozenset[str]) -> bool:
+    """A mapping with these keys (problems worded as docs/lab-domain.md shows them)."""
+    if node.mapping() is None:
+        return False
+    node.keys(required | optional, sorted(required), terse=True)
+    return True
 
 
-class _Reader:
-    """Collects problems with their key path so that all are reported at once."""
+def _name(node: Node) -> str | None:
+    return node.text(nonempty=True)
 
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.problems: list[str] = []
 
-    def error(self, path: str, message: str) -> None:
-        self.problems.append(f"{self.source}: {path}: {message}")
-
-    def mapping(
-        self, value: object, path: str, required: frozenset[str], optional: frozenset[str]
-    ) -> Mapping[str, object] | None:
-        if not isinstance(value, Mapping):
-            self.error(path, f"expected a mapping, got {_kind(value)}")
-            return None
-        for key in value:
-            if not isinstance(key, str) or key not in required | optional:
-                self.error(f"{path}.{key}", "unknown key")
-        for key in sorted(required - set(value)):
-            self.error(f"{path}.{key}", "required key is missing")
-        return value
-
-    def text(self, data: Mapping[str, object], key: str, path: str) -> str | None:
-        value = data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            self.error(f"{path}.{key}", f"expected a string, got {_kind(value)}")
-            return None
-        if "\x00" in value:
-            self.error(f"{path}.{key}", "NUL characters are not allowed")
-            return None
-        return value
-
-    def boolean(self, data: Mapping[str, object], key: str, path: str, default: bool) -> bool:
-        value = data.get(key, default)
-        if not isinstance(value, bool):
-            self.error(f"{path}.{key}", f"expected true or false, got {_kind(value)}")
-            return default
-        return value
-
-    def integer(
-        self, data: Mapping[str, object], key: str, path: str, low: int, high: int
-    ) -> int | None:
-        value = data.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.error(f"{path}.{key}", f"expected an integer, got {_kind(value)}")
-            return None
-        if not low <= value <= high:
-            self.error(f"{path}.{key}", f"must be between {low} and {high}, got {value}")
-            return None
-        return value
-
-    def items(
-        self,
-        data: Mapping[str, object],
-        key: str,
-        path: str,
-        convert: Callable[[object, str], T | None],
-    ) -> tuple[T, ...]:
-        value = data.get(key)
-        if value is None:
-            return ()
-        if not isinstance(value, list):
-            self.error(f"{path}.{key}", f"expected a list, got {_kind(value)}")
-            return ()
-        converted = (convert(item, f"{path}.{key}[{i}]") for i, item in enumerate(value))
-        return tuple(item for item in converted if item is not None)
-
-    def string_item(self, value: object, path: str) -> str | None:
-        if not isinstance(value, str) or not value.strip():
-            self.error(path, f"expected a non-empty string, got {_kind(value)}")
-            return None
-        return value
-
-    def spn_item(self, value: object, path: str) -> str | None:
-        spn = self.string_item(value, path)
-        if spn is None:
-            return None
-        service, _, host = spn.partition("/")
-        if not service or not host or any(c.isspace() for c in spn):
-            self.error(path, f"{spn!r} is not an SPN like 'service/host[:port]'")
-            return None
-        return spn
-
-    def flag_item(self, value: object, path: str) -> AccountFlag | None:
-        if isinstance(value, str) and value in AccountFlag.__members__:
-            return AccountFlag[value]
-        allowed = ", ".join(AccountFlag.__members__)
-        self.error(path, f"unknown flag {value!r}; allowed: {allowed}")
+def _spn(node: Node) -> str | None:
+    spn = node.text(nonempty=True)
+    if spn is None:
         return None
+    service, _, host = spn.partition("/")
+    if not service or not host or any(c.isspace() for c in spn):
+        node.fail(f"{shown(spn)} is not an SPN like 'service/host[:port]'")
+        return None
+    return spn
 
 
-def _kind(value: object) -> str:
-    return "nothing" if value is None else type(value).__name__
+def _flag(node: Node) -> AccountFlag | None:
+    if isinstance(node.value, str) and node.value in AccountFlag.__members__:
+        return AccountFlag[node.value]
+    node.fail(f"unknown flag {shown(node.value)}; allowed: {', '.join(AccountFlag.__members__)}")
+    return None
 
 
 _USER_KEYS = frozenset(
@@ -327,136 +248,138 @@ _DOMAIN_KEYS = frozenset(
 )
 
 
-def _parse_user(r: _Reader, value: object, path: str) -> UserSpec | None:
-    data = r.mapping(value, path, frozenset({"name"}), _USER_KEYS)
-    if data is None:
+def _parse_user(node: Node) -> UserSpec | None:
+    if not _record(node, frozenset({"name"}), _USER_KEYS):
         return None
-    name = r.text(data, "name", path)
+    name = node["name"].text()
     if name is not None and (_SAM_INVALID.search(name) or not 0 < len(name) <= 20):
-        r.error(
-            f"{path}.name",
-            f'{name!r} is not a valid sAMAccountName (1-20 characters, none of "/\\[]:;|=,+*?<>@)',
+        node["name"].fail(
+            f"{shown(name)} is not a valid sAMAccountName "
+            '(1-20 characters, none of "/\\[]:;|=,+*?<>@)'
         )
-    password = r.text(data, "password", path)
+    password = node["password"].text()
     if password == "":
-        r.error(f"{path}.password", "must not be empty (leave it out to generate one)")
+        node["password"].fail("must not be empty (leave it out to generate one)")
     return UserSpec(
         name=name or "",
-        description=r.text(data, "description", path),
-        enabled=r.boolean(data, "enabled", path, True),
-        spns=r.items(data, "spns", path, r.spn_item),
-        flags=r.items(data, "flags", path, r.flag_item),
-        groups=r.items(data, "groups", path, r.string_item),
-        primary_group=r.text(data, "primary_group", path),
-        allowed_to_delegate_to=r.items(data, "allowed_to_delegate_to", path, r.spn_item),
-        supported_encryption_types=r.integer(
-            data, "supported_encryption_types", path, 0, 0x7FFFFFFF
-        ),
+        description=node["description"].text(),
+        enabled=node["enabled"].boolean(True),
+        spns=node["spns"].each(_spn),
+        flags=node["flags"].each(_flag),
+        groups=node["groups"].each(_name),
+        primary_group=node["primary_group"].text(),
+        allowed_to_delegate_to=node["allowed_to_delegate_to"].each(_spn),
+        supported_encryption_types=node["supported_encryption_types"].integer(0, 0x7FFFFFFF),
         password=password,
     )
 
 
-def _parse_computer(r: _Reader, value: object, path: str, realm: str) -> ComputerSpec | None:
-    data = r.mapping(value, path, frozenset({"name"}), _COMPUTER_KEYS)
-    if data is None:
+def _parse_computer(node: Node, realm: str) -> ComputerSpec | None:
+    if not _record(node, frozenset({"name"}), _COMPUTER_KEYS):
         return None
-    name = r.text(data, "name", path) or ""
+    name = node["name"].text() or ""
     if name and not _NETBIOS.match(name):
-        r.error(
-            f"{path}.name",
-            f"{name!r} is not a NetBIOS host name (1-15 letters, digits "
-            "or '-', without the trailing '$')",
+        node["name"].fail(
+            f"{shown(name)} is not a NetBIOS host name (1-15 letters, digits "
+            "or '-', without the trailing '$')"
         )
-    ou = r.text(data, "ou", path)
+    ou = node["ou"].text()
     if ou is not None and (not ou.strip() or ou != ou.strip() or len(ou) > 64):
-        r.error(f"{path}.ou", "must be 1-64 characters without surrounding spaces")
+        node["ou"].fail("must be 1-64 characters without surrounding spaces")
     return ComputerSpec(
         name=name,
-        dns_host_name=r.text(data, "dns_host_name", path) or f"{name.lower()}.{realm}",
-        description=r.text(data, "description", path),
-        operating_system=r.text(data, "operating_system", path),
-        operating_system_version=r.text(data, "operating_system_version", path),
-        enabled=r.boolean(data, "enabled", path, True),
-        spns=r.items(data, "spns", path, r.spn_item),
-        flags=r.items(data, "flags", path, r.flag_item),
-        allowed_to_delegate_to=r.items(data, "allowed_to_delegate_to", path, r.spn_item),
-        allowed_to_act=r.items(data, "allowed_to_act", path, r.string_item),
+        dns_host_name=node["dns_host_name"].text() or f"{name.lower()}.{realm}",
+        description=node["description"].text(),
+        operating_system=node["operating_system"].text(),
+        operating_system_version=node["operating_system_version"].text(),
+        enabled=node["enabled"].boolean(True),
+        spns=node["spns"].each(_spn),
+        flags=node["flags"].each(_flag),
+        allowed_to_delegate_to=node["allowed_to_delegate_to"].each(_spn),
+        allowed_to_act=node["allowed_to_act"].each(_name),
         ou=ou,
     )
 
 
-def _parse_group(r: _Reader, value: object, path: str) -> GroupSpec | None:
-    data = r.mapping(value, path, frozenset({"name"}), _GROUP_KEYS)
-    if data is None:
+def _parse_group(node: Node) -> GroupSpec | None:
+    if not _record(node, frozenset({"name"}), _GROUP_KEYS):
         return None
-    name = r.text(data, "name", path) or ""
+    name = node["name"].text() or ""
     if name and (name != name.strip() or len(name) > 64 or _CONTROL.search(name)):
-        r.error(f"{path}.name", "must be 1-64 printable characters without surrounding spaces")
+        node["name"].fail("must be 1-64 printable characters without surrounding spaces")
     return GroupSpec(
         name=name,
-        description=r.text(data, "description", path),
-        members=r.items(data, "members", path, r.string_item),
-        member_of=r.items(data, "member_of", path, r.string_item),
+        description=node["description"].text(),
+        members=node["members"].each(_name),
+        member_of=node["member_of"].each(_name),
     )
 
 
-def _parse_header(r: _Reader, data: Mapping[str, object], path: str) -> tuple[str, str, DcSpec]:
-    realm = (r.text(data, "realm", path) or "").lower()
+def _parse_header(domain: Node) -> tuple[str, str, DcSpec]:
+    realm = (domain["realm"].text() or "").lower()
     labels = realm.split(".")
     if realm and (len(labels) < 2 or not all(_DNS_LABEL.match(label) for label in labels)):
-        r.error(f"{path}.realm", f"{realm!r} is not a DNS domain name with two or more labels")
-    netbios = (r.text(data, "netbios", path) or "").upper()
+        domain["realm"].fail(f"{shown(realm)} is not a DNS domain name with two or more labels")
+    netbios = (domain["netbios"].text() or "").upper()
     if netbios and not _NETBIOS.match(netbios):
-        r.error(f"{path}.netbios", f"{netbios!r} is not a NetBIOS name (1-15 letters/digits/-)")
+        domain["netbios"].fail(f"{shown(netbios)} is not a NetBIOS name (1-15 letters/digits/-)")
     dc_name, address = "", ""
-    dc = None
-    if "dc" in data:  # when missing, r.mapping on the domain already said so
-        dc = r.mapping(data["dc"], f"{path}.dc", frozenset({"name", "address"}), frozenset())
-    if dc is not None:
-        dc_name = (r.text(dc, "name", f"{path}.dc") or "").upper()
+    dc = domain["dc"]
+    # When missing, the domain's own key check already said so.
+    if dc.present and _record(dc, frozenset({"name", "address"}), frozenset()):
+        dc_name = (dc["name"].text() or "").upper()
         if dc_name and not _NETBIOS.match(dc_name):
-            r.error(f"{path}.dc.name", f"{dc_name!r} is not a NetBIOS host name")
+            dc["name"].fail(f"{shown(dc_name)} is not a NetBIOS host name")
         if dc_name and dc_name == netbios:
-            r.error(f"{path}.dc.name", "must differ from the domain's NetBIOS name")
-        address = r.text(dc, "address", f"{path}.dc") or ""
+            dc["name"].fail("must differ from the domain's NetBIOS name")
+        address = dc["address"].text() or ""
         try:
             if address and not ipaddress.IPv4Address(address).is_loopback:
-                r.error(
-                    f"{path}.dc.address",
-                    f"{address} is not in 127.0.0.0/8: the lab only runs on loopback",
+                dc["address"].fail(
+                    f"{address} is not in 127.0.0.0/8: the lab only runs on loopback"
                 )
         except ipaddress.AddressValueError:
-            r.error(f"{path}.dc.address", f"{address!r} is not an IPv4 address")
+            dc["address"].fail(f"{shown(address)} is not an IPv4 address")
     return realm, netbios, DcSpec(name=dc_name, address=address)
 
 
-def parse_domain_spec(data: object, *, source: str = "<lab>", path: str = "domain") -> DomainSpec:
-    """Build a DomainSpec from YAML-loaded data; raise DomainSpecError listing every problem."""
-    r = _Reader(source)
-    domain = r.mapping(data, path, frozenset({"realm", "netbios", "dc"}), _DOMAIN_KEYS)
-    if domain is None:
-        raise DomainSpecError(r.problems)
-    realm, netbios, dc = _parse_header(r, domain, path)
-    quota = r.integer(domain, "machine_account_quota", path, 0, 1_000_000)
+def read_domain(domain: Node) -> DomainSpec | None:
+    """A DomainSpec from the node of a `domain:` section, its problems added to the node's."""
+    if not _record(domain, frozenset({"realm", "netbios", "dc"}), _DOMAIN_KEYS):
+        return None
+    before = len(domain.problems)
+    realm, netbios, dc = _parse_header(domain)
+    quota = domain["machine_account_quota"].integer(0, 1_000_000)
     spec = DomainSpec(
         realm=realm,
         netbios=netbios,
         dc=dc,
         machine_account_quota=10 if quota is None else quota,
-        users=r.items(domain, "users", path, lambda v, p: _parse_user(r, v, p)),
-        computers=r.items(domain, "computers", path, lambda v, p: _parse_computer(r, v, p, realm)),
-        groups=r.items(domain, "groups", path, lambda v, p: _parse_group(r, v, p)),
-        remote_management_users=r.items(domain, "remote_management_users", path, r.string_item),
-        remote_desktop_users=r.items(domain, "remote_desktop_users", path, r.string_item),
+        users=domain["users"].each(_parse_user),
+        computers=domain["computers"].each(lambda node: _parse_computer(node, realm)),
+        groups=domain["groups"].each(_parse_group),
+        remote_management_users=domain["remote_management_users"].each(_name),
+        remote_desktop_users=domain["remote_desktop_users"].each(_name),
     )
-    if not r.problems:
-        _check_references(r, spec, path)
-    if r.problems:
-        raise DomainSpecError(r.problems)
+    if len(domain.problems) == before:  # every item converted: spec indices are the file's
+        _check_references(domain, spec)
     return spec
 
 
-def _check_references(r: _Reader, spec: DomainSpec, path: str) -> None:
+def parse_domain_spec(data: object, *, source: str = "<lab>", path: str = "domain") -> DomainSpec:
+    """Build a DomainSpec from YAML-loaded data; raise DomainSpecError listing every problem.
+
+    Problems name the key path without a line (`lab.yaml: domain.users[0].name: ...`), as
+    docs/lab-domain.md shows; `auditor lab up --definition` reads with lines (lab/definition.py).
+    """
+    problems = Problems(source, lines=False)
+    spec = read_domain(problems.root(data, path))
+    if spec is None or problems.items:  # None comes with its problem
+        raise DomainSpecError(problems.items)
+    return spec
+
+
+def _check_references(domain: Node, spec: DomainSpec) -> None:
     """Names must be unique (AD compares them case-insensitively) and references resolvable."""
     spec_groups = {g.name.casefold() for g in spec.groups}
     all_groups = spec_groups | {g.casefold() for g in BUILTIN_GLOBAL_GROUPS | BUILTIN_LOCAL_GROUPS}
@@ -472,80 +395,82 @@ def _check_references(r: _Reader, spec: DomainSpec, path: str) -> None:
     builtin = {
         n.casefold() for n in BUILTIN_ACCOUNTS | BUILTIN_GLOBAL_GROUPS | BUILTIN_LOCAL_GROUPS
     } | {f"{spec.dc.name}$".casefold()}
-    named = [(f"{path}.users[{i}].name", u.name) for i, u in enumerate(spec.users)]
+    named = [(domain.find(["users", i, "name"]), u.name) for i, u in enumerate(spec.users)]
     named += [
-        (f"{path}.computers[{i}].name", c.sam_account_name) for i, c in enumerate(spec.computers)
+        (domain.find(["computers", i, "name"]), c.sam_account_name)
+        for i, c in enumerate(spec.computers)
     ]
-    named += [(f"{path}.groups[{i}].name", g.sam_account_name) for i, g in enumerate(spec.groups)]
-    for item_path, name in named:
+    named += [
+        (domain.find(["groups", i, "name"]), g.sam_account_name) for i, g in enumerate(spec.groups)
+    ]
+    for node, name in named:
         key = name.casefold()
         if key in builtin:
-            r.error(item_path, f"{name!r} already exists in a new domain")
+            node.fail(f"{shown(name)} already exists in a new domain")
         elif key in seen:
-            r.error(item_path, f"{name!r} is also defined at {seen[key]}")
+            node.fail(f"{shown(name)} is also defined at {seen[key]}")
         else:
-            seen[key] = item_path
+            seen[key] = node.key
 
-    def need(item_path: str, name: str, pool: set[str], what: str) -> None:
+    def need(path: list[str | int], name: str, pool: set[str], what: str) -> None:
         if name.casefold() not in pool:
-            r.error(item_path, f"{name!r} is not {what} defined in the spec or built in")
+            domain.find(path).fail(f"{shown(name)} is not {what} defined in the spec or built in")
 
     principals = accounts | all_groups
     for i, u in enumerate(spec.users):
         for j, group in enumerate(u.groups):
-            need(f"{path}.users[{i}].groups[{j}]", group, all_groups, "a group")
+            need(["users", i, "groups", j], group, all_groups, "a group")
         if u.primary_group is not None:
-            need(f"{path}.users[{i}].primary_group", u.primary_group, primary_ok, "a global group")
+            need(["users", i, "primary_group"], u.primary_group, primary_ok, "a global group")
     for i, c in enumerate(spec.computers):
         for j, a in enumerate(c.allowed_to_act):
             need(
-                f"{path}.computers[{i}].allowed_to_act[{j}]",
+                ["computers", i, "allowed_to_act", j],
                 a,
                 principals,  # RBCD descriptors may name groups too, as on Windows
                 "an account (computers end in '$') or a group",
             )
     for i, g in enumerate(spec.groups):
         for j, m in enumerate(g.members):
-            need(
-                f"{path}.groups[{i}].members[{j}]",
-                m,
-                principals,
-                "a user, computer (NAME$) or group",
-            )
+            need(["groups", i, "members", j], m, principals, "a user, computer (NAME$) or group")
         for j, p in enumerate(g.member_of):
-            need(f"{path}.groups[{i}].member_of[{j}]", p, all_groups, "a group")
+            need(["groups", i, "member_of", j], p, all_groups, "a group")
     for key, members in (
         ("remote_management_users", spec.remote_management_users),
         ("remote_desktop_users", spec.remote_desktop_users),
     ):
         for j, m in enumerate(members):
-            need(f"{path}.{key}[{j}]", m, principals, "a user, computer (NAME$) or group")
-    _check_spns(r, spec, path)
+            need([key, j], m, principals, "a user, computer (NAME$) or group")
+    _check_spns(domain, spec)
 
 
-def _check_spns(r: _Reader, spec: DomainSpec, path: str) -> None:
+def _check_spns(domain: Node, spec: DomainSpec) -> None:
     """The DC refuses an SPN already held by another account, so say which one holds it."""
     owners: dict[str, str] = {}
-    spns = [(f"{path}.users[{i}]", u.spns) for i, u in enumerate(spec.users)]
+    spns = [(domain.find(["users", i]), u.spns) for i, u in enumerate(spec.users)]
     spns += [
-        (f"{path}.computers[{i}]", c.default_spns + c.spns) for i, c in enumerate(spec.computers)
+        (domain.find(["computers", i]), c.default_spns + c.spns)
+        for i, c in enumerate(spec.computers)
     ]
     for owner, owned in spns:
         for spn in dict.fromkeys(s.casefold() for s in owned):
             if spn in owners:
-                r.error(owner, f"SPN {spn!r} is also registered by {owners[spn]}")
-            owners.setdefault(spn, owner)
+                owner.fail(f"SPN {shown(spn)} is also registered by {owners[spn]}")
+            owners.setdefault(spn, owner.key)
 
 
 def load_domain_file(path: Path) -> DomainSpec:
     """Parse the `domain:` section of a lab YAML file (other top-level keys are not ours)."""
+    problems = Problems(str(path))
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        root = problems.load(path)
+    except OSError as exc:
         raise DomainSpecError([f"{path}: cannot read: {exc}"]) from exc
-    if not isinstance(data, Mapping) or "domain" not in data:
-        raise DomainSpecError([f"{path}: domain: required key is missing"])
-    return parse_domain_spec(data["domain"], source=str(path))
+    if root is not None and root["domain"].present:
+        return parse_domain_spec(root["domain"].value, source=str(path))
+    if root is not None:
+        problems.add(None, "required key is missing", "domain")
+    raise DomainSpecError(problems.items)
 
 
 def load_default_domain() -> DomainSpec:

@@ -9,6 +9,7 @@ from typing import Any
 
 from auditor.facts.schema import script_sections
 from auditor.lab.pki import CertKind
+from auditor.strict import Node, shown
 
 _ROLES = frozenset({"domain_controller", "member_server", "workstation", "iis", "jump_host"})
 _PROTOCOLS = frozenset({"rdp", "ssl", "hybrid", "hybrid_ex"})
@@ -21,14 +22,6 @@ _FAULTS = frozenset(
 )
 _SERVICE_AUTH = ("basic", "kerberos", "negotiate", "certificate", "credssp")
 _CLIENT_AUTH = ("basic", "digest", "kerberos", "negotiate", "certificate", "credssp")
-
-
-class HostProfileError(ValueError):
-    """A host profile that cannot describe a Windows host; every problem at once."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -86,89 +79,49 @@ class HostProfile:
         return 1 if "workstation" in self.roles else 3
 
 
-class _Reader:
-    def __init__(self, where: str) -> None:
-        self.where = where
-        self.problems: list[str] = []
-
-    def fail(self, path: str, message: str) -> None:
-        self.problems.append(f"{self.where}: {path}: {message}")
-
-    def keys(self, raw: Mapping[str, Any], allowed: frozenset[str] | set[str], path: str) -> None:
-        for key in raw:
-            if key not in allowed:
-                self.fail(f"{path}.{key}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
-
-    def mapping(self, raw: Any, path: str) -> Mapping[str, Any]:
-        if raw is None:
-            return {}
-        if not isinstance(raw, Mapping):
-            self.fail(path, "must be a mapping")
-            return {}
-        return raw
-
-    def cert_kind(self, raw: Any, path: str, default: CertKind) -> CertKind:
-        if raw is None:
-            return default
-        try:
-            return CertKind(raw)
-        except ValueError:
-            self.fail(
-                path, f"unknown certificate kind {raw!r} ({', '.join(k.value for k in CertKind)})"
-            )
-            return default
-
-    def tls(self, raw: Any, path: str) -> str:
-        if raw is None:
-            return "TLSv1.2"
-        if raw not in _TLS:
-            self.fail(path, f"must be one of {', '.join(_TLS)}")
-            return "TLSv1.2"
-        return str(raw)
+def _cert_kind(node: Node, default: CertKind) -> CertKind:
+    kind = node.choice([k.value for k in CertKind])
+    return default if kind is None else CertKind(kind)
 
 
-def _winrm(r: _Reader, raw: Mapping[str, Any], path: str) -> WinRMProfile:
-    r.keys(
-        raw,
-        {"http", "https", "certificate", "tls_min_version", "service", "client", "policy"},
-        path,
-    )
-    service = r.mapping(raw.get("service"), f"{path}.service")
-    client = r.mapping(raw.get("client"), f"{path}.client")
-    r.keys(
-        service,
-        {*_SERVICE_AUTH, "cbt_hardening_level", "allow_unencrypted", "root_sddl"},
-        f"{path}.service",
-    )
-    r.keys(client, {*_CLIENT_AUTH, "allow_unencrypted", "trusted_hosts"}, f"{path}.client")
+def _tls(node: Node) -> str:
+    return node.choice(_TLS) or "TLSv1.2"
+
+
+def _winrm(node: Node) -> WinRMProfile:
+    raw = node.mapping(nothing=True) or {}
+    node.keys({"http", "https", "certificate", "tls_min_version", "service", "client", "policy"})
+    service = node["service"].mapping(nothing=True) or {}
+    client = node["client"].mapping(nothing=True) or {}
+    node["service"].keys({*_SERVICE_AUTH, "cbt_hardening_level", "allow_unencrypted", "root_sddl"})
+    node["client"].keys({*_CLIENT_AUTH, "allow_unencrypted", "trusted_hosts"})
     policy = raw.get("policy") or []
     if not isinstance(policy, list):
-        r.fail(f"{path}.policy", "must be a list of setting names such as service.auth.basic")
+        node["policy"].fail("must be a list of setting names such as service.auth.basic")
         policy = []
     return WinRMProfile(
         http=bool(raw.get("http", True)),
         https=bool(raw.get("https", True)),
-        certificate=r.cert_kind(raw.get("certificate"), f"{path}.certificate", CertKind.VALID),
-        tls_min_version=r.tls(raw.get("tls_min_version"), f"{path}.tls_min_version"),
+        certificate=_cert_kind(node["certificate"], CertKind.VALID),
+        tls_min_version=_tls(node["tls_min_version"]),
         service=dict(service),
         client=dict(client),
         policy=tuple(str(p) for p in policy),
     )
 
 
-def _rdp(r: _Reader, raw: Mapping[str, Any], path: str) -> RDPProfile:
-    r.keys(raw, {"enabled", "accepted", "certificate", "tls_min_version"}, path)
+def _rdp(node: Node) -> RDPProfile:
+    raw = node.mapping(nothing=True) or {}
+    node.keys({"enabled", "accepted", "certificate", "tls_min_version"})
     accepted = raw.get("accepted", ["hybrid", "hybrid_ex"])
-    if not isinstance(accepted, list) or not set(accepted) <= _PROTOCOLS:
-        r.fail(f"{path}.accepted", f"must list protocols among {', '.join(sorted(_PROTOCOLS))}")
+    if not isinstance(accepted, list) or not set(map(str, accepted)) <= _PROTOCOLS:
+        node["accepted"].fail(f"must list protocols among {', '.join(sorted(_PROTOCOLS))}")
         accepted = ["hybrid", "hybrid_ex"]
     return RDPProfile(
         enabled=bool(raw.get("enabled", True)),
         accepted=frozenset(accepted),
-        certificate=r.cert_kind(
-            raw.get("certificate"), f"{path}.certificate", CertKind.SELF_SIGNED
-        ),
-        tls_min_version=r.tls(raw.get("tls_min_version"), f"{path}.tls_min_version"),
+        certificate=_cert_kind(node["certificate"], CertKind.SELF_SIGNED),
+        tls_min_version=_tls(node["tls_min_version"]),
     )
 
 
@@ -197,43 +150,37 @@ _HOST_KEYS = frozenset(
 )
 
 
-def parse_host(raw: Any, where: str) -> HostProfile | None:
-    """One host profile from YAML data; problems collected in `r.problems`."""
-    r = _Reader(where)
-    host = _parse(r, raw)
-    if r.problems:
-        raise HostProfileError(r.problems)
-    return host
-
-
-def _parse(r: _Reader, raw: Any) -> HostProfile | None:
-    if not isinstance(raw, Mapping):
-        r.fail("host", "must be a mapping")
+def parse_host(node: Node) -> HostProfile | None:
+    """One host profile from its node in the definition; problems go to the node's collector."""
+    raw = node.mapping()
+    if raw is None:
         return None
-    r.keys(raw, _HOST_KEYS, "host")
+    node.keys(_HOST_KEYS)
     name = str(raw.get("name", ""))
     if not name.replace("-", "").isalnum() or len(name) > 15:
-        r.fail("name", f"{name!r} must be a NetBIOS name (letters, digits, '-', at most 15)")
+        node["name"].fail(
+            f"{shown(name)} must be a NetBIOS name (letters, digits, '-', at most 15)"
+        )
     address = str(raw.get("address", ""))
     try:
         if not ipaddress.IPv4Address(address).is_loopback:
-            r.fail("address", f"{address} must be a loopback address (127.x.y.z)")
+            node["address"].fail(f"{address} must be a loopback address (127.x.y.z)")
     except ValueError:
-        r.fail("address", f"{address!r} is not an IPv4 address")
+        node["address"].fail(f"{shown(address)} is not an IPv4 address")
     roles = raw.get("roles") or []
-    if not isinstance(roles, list) or not set(roles) <= _ROLES:
-        r.fail("roles", f"must list roles among {', '.join(sorted(_ROLES))}")
+    if not isinstance(roles, list) or not set(map(str, roles)) <= _ROLES:
+        node["roles"].fail(f"must list roles among {', '.join(sorted(_ROLES))}")
         roles = []
-    os_raw = r.mapping(raw.get("os"), "os")
-    r.keys(os_raw, {"caption", "version"}, "os")
+    os_raw = node["os"].mapping(nothing=True) or {}
+    node["os"].keys({"caption", "version"})
     unreadable = raw.get("unreadable") or []
-    if not isinstance(unreadable, list) or not set(unreadable) <= _SECTIONS:
-        r.fail("unreadable", f"must list sections among {', '.join(sorted(_SECTIONS))}")
+    if not isinstance(unreadable, list) or not set(map(str, unreadable)) <= _SECTIONS:
+        node["unreadable"].fail(f"must list sections among {', '.join(sorted(_SECTIONS))}")
         unreadable = []
-    faults = r.mapping(raw.get("faults"), "faults")
-    r.keys(faults, _FAULTS, "faults")
-    sections = r.mapping(raw.get("sections"), "sections")
-    r.keys(sections, _SCRIPT_SECTIONS, "sections")
+    faults = node["faults"].mapping(nothing=True) or {}
+    node["faults"].keys(_FAULTS)
+    sections = node["sections"].mapping(nothing=True) or {}
+    node["sections"].keys(_SCRIPT_SECTIONS)
     sshd = raw.get("sshd_config")
     return HostProfile(
         name=name,
@@ -242,11 +189,11 @@ def _parse(r: _Reader, raw: Any) -> HostProfile | None:
         os_caption=str(os_raw.get("caption", HostProfile.os_caption)),
         os_version=str(os_raw.get("version", HostProfile.os_version)),
         description=str(raw.get("description", "")),
-        winrm=_winrm(r, r.mapping(raw.get("winrm"), "winrm"), "winrm"),
-        rdp=_rdp(r, r.mapping(raw.get("rdp"), "rdp"), "rdp"),
-        registry=dict(r.mapping(raw.get("registry"), "registry")),
+        winrm=_winrm(node["winrm"]),
+        rdp=_rdp(node["rdp"]),
+        registry=dict(node["registry"].mapping(nothing=True) or {}),
         local_groups={
-            str(k): list(v) for k, v in r.mapping(raw.get("local_groups"), "local_groups").items()
+            str(k): list(v) for k, v in (node["local_groups"].mapping(nothing=True) or {}).items()
         },
         iis_sites=tuple(raw.get("iis_sites") or ()),
         sshd_config=tuple(str(line) for line in sshd) if isinstance(sshd, list) else None,
@@ -254,7 +201,9 @@ def _parse(r: _Reader, raw: Any) -> HostProfile | None:
         winhttp_proxy=dict(raw["winhttp_proxy"])
         if isinstance(raw.get("winhttp_proxy"), Mapping)
         else None,
-        services={str(k): str(v) for k, v in r.mapping(raw.get("services"), "services").items()},
+        services={
+            str(k): str(v) for k, v in (node["services"].mapping(nothing=True) or {}).items()
+        },
         firewall_rules=tuple(raw.get("firewall_rules") or ()),
         sections=dict(sections),
         unreadable=frozenset(unreadable),

@@ -8,15 +8,14 @@ import difflib
 import fnmatch
 import re
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from auditor.errors import InputError
+from auditor.errors import InputError, InputProblems
 from auditor.results.model import AppliedWaiver, Finding, RuleResult, ScanResult
 from auditor.results.vocabulary import Status
-from auditor.yamlio import LineDict, YamlProblem, line_of, load_file
+from auditor.strict import MAX_SHOWN, Node, Problems, shown
 
 _ALLOWED = ("expires", "justification", "object", "owner", "rule", "target", "ticket")
 _REQUIRED = ("rule", "justification", "expires", "owner")
@@ -24,12 +23,8 @@ _GLOB = re.compile(r"[*?\[]")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-class WaiverLoadError(InputError):
+class WaiverLoadError(InputProblems):
     """A broken waivers file; `problems` holds every `path:line: message`."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def _glob_match(pattern: str, value: str) -> bool:
@@ -79,23 +74,27 @@ class Waiver:
         )
 
 
-# Each reader below returns None for an absent key (the caller reports missing required
-# keys once) and for a bad value, after adding its problem.
+# Each reader below returns None for an absent key (`keys` reports missing required ones) and
+# for a bad value, after adding its problem: `waiver #N: 'key' ...` at the key's line.
 
 
-def _text(entry: LineDict, key: str, label: str, problems: list[str], origin: str) -> str | None:
-    value = entry.get(key)
-    if key not in entry:
+def _problem(entry: Node, key: str, message: str) -> None:
+    entry.problems.add(entry[key].line, message, entry.key)
+
+
+def _text(entry: Node, key: str) -> str | None:
+    value = entry[key].value
+    if not entry[key].present:
         return None
     if isinstance(value, str) and value.strip():
         return value.strip()
-    problems.append(f"{origin}:{line_of(entry, key)}: {label}: '{key}' must be non-empty text")
+    _problem(entry, key, f"'{key}' must be non-empty text")
     return None
 
 
-def _date(entry: LineDict, label: str, problems: list[str], origin: str) -> dt.date | None:
-    value = entry.get("expires")
-    if "expires" not in entry:
+def _date(entry: Node) -> dt.date | None:
+    value = entry["expires"].value
+    if not entry["expires"].present:
         return None
     # YAML reads 2025-06-30 as a date already; a quoted one arrives as text.
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
@@ -105,69 +104,51 @@ def _date(entry: LineDict, label: str, problems: list[str], origin: str) -> dt.d
             return dt.date.fromisoformat(value.strip())
         except ValueError:
             pass
-    got = value.isoformat(sep=" ") if isinstance(value, dt.datetime) else repr(value)
-    problems.append(
-        f"{origin}:{line_of(entry, 'expires')}: {label}: 'expires' must be a date as "
-        f"YYYY-MM-DD, without a time (got {got})"
+    got = value.isoformat(sep=" ") if isinstance(value, dt.datetime) else shown(value)
+    _problem(
+        entry, "expires", f"'expires' must be a date as YYYY-MM-DD, without a time (got {got})"
     )
     return None
 
 
-def _ticket(entry: LineDict, label: str, problems: list[str], origin: str) -> str | None:
-    value = entry.get("ticket")
-    if "ticket" not in entry:
+def _ticket(entry: Node) -> str | None:
+    value = entry["ticket"].value
+    if not entry["ticket"].present:
         return None
     # A bare ticket number (`ticket: 4711`) is as good as text.
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, str) and value.strip():
         return value.strip()
-    problems.append(f"{origin}:{line_of(entry, 'ticket')}: {label}: 'ticket' must be text")
+    _problem(entry, "ticket", "'ticket' must be text")
     return None
 
 
-def _rule(
-    entry: LineDict, label: str, rule_ids: Collection[str], problems: list[str], origin: str
-) -> str | None:
-    rule = _text(entry, "rule", label, problems, origin)
+def _rule(entry: Node, rule_ids: Collection[str]) -> str | None:
+    rule = _text(entry, "rule")
     if rule is None or _GLOB.search(rule) or rule in rule_ids:
         return rule
-    close = difflib.get_close_matches(rule, list(rule_ids), n=1)
+    close = difflib.get_close_matches(rule[:MAX_SHOWN], list(rule_ids), n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
-    problems.append(
-        f"{origin}:{line_of(entry, 'rule')}: {label}: rule '{rule}' names no rule in the pack{hint}"
-    )
+    _problem(entry, "rule", f"rule {shown(rule)} names no rule in the pack{hint}")
     return None
 
 
-def _waiver(
-    entry: Any, number: int, line: int, rule_ids: Collection[str], problems: list[str], origin: str
-) -> Waiver | None:
-    """One entry; `line` is the list's, for entries that are not mappings (they carry none)."""
-    label = f"waiver #{number}"
-    if not isinstance(entry, LineDict):
-        problems.append(f"{origin}:{line}: {label} must be a mapping")
+def _waiver(entry: Node, rule_ids: Collection[str]) -> Waiver | None:
+    """One entry, keyed `waiver #N` in its problems."""
+    before = len(entry.problems)
+    entry.keys(_ALLOWED, _REQUIRED)
+    rule = _rule(entry, rule_ids)
+    target = _text(entry, "target")
+    key = _text(entry, "object")
+    why = _text(entry, "justification")
+    expires = _date(entry)
+    owner = _text(entry, "owner")
+    ticket = _ticket(entry)
+    if len(entry.problems) > before or not (rule and why and expires and owner):
         return None
-    before = len(problems)
-    for name in entry:
-        if name not in _ALLOWED:
-            problems.append(
-                f"{origin}:{line_of(entry, name)}: {label}: unknown key '{name}' "
-                f"(allowed: {', '.join(_ALLOWED)})"
-            )
-    for name in _REQUIRED:
-        if name not in entry:
-            problems.append(f"{origin}:{entry.line}: {label}: missing required key '{name}'")
-    rule = _rule(entry, label, rule_ids, problems, origin)
-    target = _text(entry, "target", label, problems, origin)
-    key = _text(entry, "object", label, problems, origin)
-    why = _text(entry, "justification", label, problems, origin)
-    expires = _date(entry, label, problems, origin)
-    owner = _text(entry, "owner", label, problems, origin)
-    ticket = _ticket(entry, label, problems, origin)
-    if len(problems) > before or rule is None or why is None or expires is None or owner is None:
-        return None
-    return Waiver(rule, target, key, why, expires, owner, ticket, f"{origin}:{entry.line}")
+    origin = f"{entry.problems.where}:{entry.line}"
+    return Waiver(rule, target, key, why, expires, owner, ticket, origin)
 
 
 def load_waivers(path: Path, rule_ids: Collection[str]) -> tuple[Waiver, ...]:
@@ -175,27 +156,27 @@ def load_waivers(path: Path, rule_ids: Collection[str]) -> tuple[Waiver, ...]:
 
     `rule_ids` is the whole rule pack: a rule id without a glob must name one of them.
     """
+    problems = Problems(str(path))
     try:
-        raw = load_file(path)
+        root = problems.load(path)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
-    except YamlProblem as exc:
-        raise WaiverLoadError([f"{path}:{exc.line}: {exc.message}"]) from None
-    if raw is None:  # an empty file waives nothing
+    if root is None or root.value is None:  # an empty file waives nothing
+        problems.check(WaiverLoadError)
         return ()
-    if not isinstance(raw, list):
-        raise WaiverLoadError(
-            [f"{path}:{line_of(raw)}: a waivers file is a list of waivers (see docs/waivers.md)"]
-        )
-    problems: list[str] = []
-    waivers = [
-        _waiver(entry, number, line_of(raw), rule_ids, problems, str(path))
-        for number, entry in enumerate(raw, start=1)
-    ]
-    if problems:
-        raise WaiverLoadError(problems)
+    if not isinstance(root.value, list):
+        problems.add(root.line, "a waivers file is a list of waivers (see docs/waivers.md)")
+        problems.check(WaiverLoadError)
+    waivers = []
+    for number, item in enumerate(root.items(), start=1):
+        entry = dataclasses.replace(item, key=f"waiver #{number}")
+        if isinstance(entry.value, Mapping):
+            waivers.append(_waiver(entry, rule_ids))
+        else:  # said at the list's line, as it always was
+            problems.add(root.line, f"{entry.key} must be a mapping")
+    problems.check(WaiverLoadError)
     return tuple(w for w in waivers if w is not None)
 
 

@@ -6,7 +6,6 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from auditor.engine.cel import CelCompileError, compile_expression
 from auditor.errors import RuleLoadError
@@ -22,7 +21,7 @@ from auditor.rules.model import (
     Rule,
     Scope,
 )
-from auditor.yamlio import LineDict, YamlProblem, line_of, load_file
+from auditor.strict import Node, Problems, shown
 
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 ALIAS_PATTERN = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -55,157 +54,121 @@ _FIXTURE_KEYS = {"name", "expect", "facts", "registry", "roles", "params", "obje
 _OBJECT_KEYS = {"from", "where", "key", "label", "evidence", "escalate"}
 
 
-class _Problems:
-    """Collects `path:line: message` lines for one file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.items: list[str] = []
-
-    def add(self, line: int, message: str) -> None:
-        self.items.append(f"{self.path}:{line}: {message}")
+# A rule's own problems name their subject in the message (`scope.target must be ...`), as
+# they always have; the reader's checks (types, unknown keys) put a key path before theirs.
 
 
-def _text(raw: LineDict, key: str, problems: _Problems) -> str:
-    """A non-empty string value; a missing key is reported once, by parse_rule."""
-    value = raw.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str) or not value.strip():
-        problems.add(line_of(raw, key), f"'{key}' must be a non-empty string")
-        return ""
-    return value.strip()
+def _say(node: Node, message: str) -> None:
+    node.problems.add(node.line, message)
 
 
-def _strings(raw: LineDict, key: str, problems: _Problems) -> tuple[str, ...]:
-    value = raw.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        problems.add(line_of(raw, key), f"'{key}' must be a list of strings")
-        return ()
-    return tuple(value)
+def _text(node: Node) -> str:
+    """A non-empty string, stripped; a missing key is reported once, by parse_rule."""
+    return (node.text(nonempty=True) or "").strip()
 
 
-def _unknown_keys(raw: LineDict, allowed: Iterable[str], where: str, problems: _Problems) -> None:
-    allowed_set = set(allowed)
-    for key in raw:
-        if key not in allowed_set:
-            problems.add(
-                line_of(raw, key),
-                f"unknown key '{key}' in {where} (allowed: {', '.join(sorted(allowed_set))})",
-            )
-
-
-def _compile(expr: Any, line: int, what: str, problems: _Problems) -> str | None:
+def _compile(node: Node, what: str) -> str | None:
+    expr = node.value
     if not isinstance(expr, str) or not expr.strip():
-        problems.add(line, f"{what} must be a CEL expression (a non-empty string)")
+        _say(node, f"{what} must be a CEL expression (a non-empty string)")
         return None
     try:
         compile_expression(expr)
     except CelCompileError as exc:
-        problems.add(line, f"{what} does not compile: {exc.short}")
+        _say(node, f"{what} does not compile: {exc.short}")
         return None
     return expr.strip()
 
 
-def _scope(raw: Any, line: int, problems: _Problems) -> Scope:
-    if not isinstance(raw, LineDict):
-        if raw is not None:
-            problems.add(line, "'scope' must be a mapping with 'target' (host or domain)")
+def _scope(node: Node) -> Scope:
+    if not isinstance(node.value, Mapping):
+        if node.value is not None:
+            _say(node, "'scope' must be a mapping with 'target' (host or domain)")
         return Scope(DocumentKind.HOST)
-    _unknown_keys(raw, ("target", "roles", "when"), "scope", problems)
+    node.keys(("target", "roles", "when"))
     try:
-        target = DocumentKind(str(raw.get("target")))
+        target = DocumentKind(str(node["target"].value))
     except ValueError:
-        problems.add(line_of(raw, "target"), "scope.target must be 'host' or 'domain'")
+        _say(node["target"], "scope.target must be 'host' or 'domain'")
         target = DocumentKind.HOST
-    roles = _strings(raw, "roles", problems)
+    roles = node["roles"].strings()
     for role in roles:
         if role not in KNOWN_ROLES:
-            problems.add(
-                line_of(raw, "roles"),
-                f"unknown role '{role}' (known: {', '.join(sorted(KNOWN_ROLES))})",
+            _say(
+                node["roles"],
+                f"unknown role {shown(role)} (known: {', '.join(sorted(KNOWN_ROLES))})",
             )
     if roles and target is DocumentKind.DOMAIN:
-        problems.add(line_of(raw, "roles"), "scope.roles applies to host rules only")
-    when = None
-    if "when" in raw:
-        when = _compile(raw["when"], line_of(raw, "when"), "scope.when", problems)
+        _say(node["roles"], "scope.roles applies to host rules only")
+    when = _compile(node["when"], "scope.when") if node["when"].present else None
     return Scope(target, roles, when)
 
 
-def _remediation(raw: Any, line: int, problems: _Problems) -> Remediation:
-    if not isinstance(raw, LineDict):
-        if raw is not None:
-            problems.add(line, "'remediation' must be a mapping with at least 'text'")
+def _remediation(node: Node) -> Remediation:
+    if not isinstance(node.value, Mapping):
+        if node.value is not None:
+            _say(node, "'remediation' must be a mapping with at least 'text'")
         return Remediation("")
-    _unknown_keys(raw, ("text", "powershell", "gpo", "registry"), "remediation", problems)
-    if "text" not in raw:
-        problems.add(raw.line, "missing required key 'remediation.text'")
+    node.keys(("text", "powershell", "gpo", "registry"), ("text",))
     return Remediation(
-        text=_text(raw, "text", problems),
-        powershell=_text(raw, "powershell", problems) or None,
-        gpo=_text(raw, "gpo", problems) or None,
-        registry=_text(raw, "registry", problems) or None,
+        text=_text(node["text"]),
+        powershell=_text(node["powershell"]) or None,
+        gpo=_text(node["gpo"]) or None,
+        registry=_text(node["registry"]) or None,
     )
 
 
-def _registry(raw: Any, line: int, problems: _Problems) -> tuple[RegistrySetting, ...]:
-    if not isinstance(raw, LineDict):
-        problems.add(line, "'registry' must map an alias to {policy, local, default}")
+def _registry(node: Node) -> tuple[RegistrySetting, ...]:
+    if not isinstance(node.value, Mapping):
+        _say(node, "'registry' must map an alias to {policy, local, default}")
         return ()
     settings = []
-    for alias, spec in raw.items():
-        where = line_of(raw, alias)
+    for alias, spec in node.entries():
         if not ALIAS_PATTERN.match(alias):
-            problems.add(where, f"registry alias '{alias}' must be lower_snake_case")
-        if not isinstance(spec, LineDict):
-            problems.add(where, f"registry.{alias} must be a mapping with 'policy' and/or 'local'")
+            _say(spec, f"registry alias {shown(alias)} must be lower_snake_case")
+        if not isinstance(spec.value, Mapping):
+            _say(spec, f"{spec.key} must be a mapping with 'policy' and/or 'local'")
             continue
-        _unknown_keys(spec, ("policy", "local", "default"), f"registry.{alias}", problems)
-        policy, local = spec.get("policy"), spec.get("local")
+        spec.keys(("policy", "local", "default"))
+        policy, local = spec["policy"].value, spec["local"].value
         if policy is None and local is None:
-            problems.add(where, f"registry.{alias} needs 'policy' or 'local' (a value path)")
-        for key, path in (("policy", policy), ("local", local)):
-            if path is not None and (
-                not isinstance(path, str) or not path.upper().startswith("HKLM\\")
+            _say(spec, f"{spec.key} needs 'policy' or 'local' (a value path)")
+        for path in (spec["policy"], spec["local"]):
+            if path.value is not None and (
+                not isinstance(path.value, str) or not path.value.upper().startswith("HKLM\\")
             ):
-                problems.add(
-                    line_of(spec, key), f"registry.{alias}.{key} must be an HKLM\\... path"
-                )
-        settings.append(RegistrySetting(alias, policy, local, spec.get("default")))
+                _say(path, f"{path.key} must be an HKLM\\... path")
+        settings.append(RegistrySetting(alias, policy, local, spec["default"].value))
     return tuple(settings)
 
 
-def _objects(raw: Any, line: int, problems: _Problems) -> ObjectSelector | None:
-    if not isinstance(raw, LineDict):
-        problems.add(line, "'objects' must be a mapping with 'from', 'where' and 'key'")
+def _escalation(item: Node) -> Escalation | None:
+    if not isinstance(item.value, Mapping) or set(item.value) != {"when", "severity"}:
+        _say(item, "each escalate entry needs 'when' and 'severity'")
         return None
-    _unknown_keys(raw, _OBJECT_KEYS, "objects", problems)
+    when = _compile(item["when"], "escalate.when")
+    try:
+        severity = Severity(str(item["severity"].value))
+    except ValueError:
+        _say(item["severity"], f"bad severity {shown(item['severity'].value)}")
+        return None
+    return Escalation(when, severity) if when else None
+
+
+def _objects(node: Node) -> ObjectSelector | None:
+    if not isinstance(node.value, Mapping):
+        _say(node, "'objects' must be a mapping with 'from', 'where' and 'key'")
+        return None
+    node.keys(_OBJECT_KEYS)
     parts = {}
     for key in ("from", "where", "key"):
-        if key not in raw:
-            problems.add(raw.line, f"objects needs '{key}'")
+        if not node[key].present:
+            _say(node, f"objects needs '{key}'")
         else:
-            parts[key] = _compile(raw[key], line_of(raw, key), f"objects.{key}", problems)
-    label = None
-    if "label" in raw:
-        label = _compile(raw["label"], line_of(raw, "label"), "objects.label", problems)
-    evidence = _evidence(raw.get("evidence", LineDict()), line_of(raw, "evidence"), problems)
-    escalate = []
-    for item in raw.get("escalate", []) or []:
-        if not isinstance(item, LineDict) or set(item) != {"when", "severity"}:
-            problems.add(
-                line_of(raw, "escalate"), "each escalate entry needs 'when' and 'severity'"
-            )
-            continue
-        when = _compile(item["when"], line_of(item, "when"), "escalate.when", problems)
-        try:
-            severity = Severity(str(item["severity"]))
-        except ValueError:
-            problems.add(line_of(item, "severity"), f"bad severity {item['severity']!r}")
-            continue
-        if when:
-            escalate.append(Escalation(when, severity))
+            parts[key] = _compile(node[key], f"objects.{key}")
+    label = _compile(node["label"], "objects.label") if node["label"].present else None
+    evidence = _evidence(node["evidence"]) if node["evidence"].present else {}
+    escalate = node["escalate"].each(_escalation) if node["escalate"].value else ()
     if None in parts.values() or len(parts) < 3:
         return None
     return ObjectSelector(
@@ -214,153 +177,143 @@ def _objects(raw: Any, line: int, problems: _Problems) -> ObjectSelector | None:
         key=str(parts["key"]),
         label=label,
         evidence=evidence,
-        escalate=tuple(escalate),
+        escalate=escalate,
     )
 
 
-def _evidence(raw: Any, line: int, problems: _Problems) -> dict[str, str]:
-    if not isinstance(raw, dict):
-        problems.add(line, "'evidence' must map a label to a CEL expression")
+def _evidence(node: Node) -> dict[str, str]:
+    if not isinstance(node.value, Mapping):
+        _say(node, "'evidence' must map a label to a CEL expression")
         return {}
     out = {}
-    for label, expr in raw.items():
-        compiled = _compile(expr, line_of(raw, label), f"evidence '{label}'", problems)
+    for label, expr in node.entries():
+        compiled = _compile(expr, f"evidence {shown(label)}")
         if compiled:
             out[label] = compiled
     return out
 
 
-def _fixtures(raw: Any, line: int, problems: _Problems) -> tuple[Fixture, ...]:
-    if raw is None:
+def _fixture(item: Node, number: int) -> Fixture | None:
+    if not isinstance(item.value, Mapping):
+        _say(item, f"fixture #{number} must be a mapping")
+        return None
+    item.keys(_FIXTURE_KEYS)
+    try:
+        expect = Status(str(item["expect"].value))
+    except ValueError:
+        _say(
+            item["expect"],
+            f"fixture #{number}: expect must be one of {', '.join(s.value for s in Status)}",
+        )
+        return None
+    mappings = {
+        k: item[k].value if item[k].present else {} for k in ("facts", "registry", "params")
+    }
+    if not all(isinstance(v, dict) for v in mappings.values()):
+        _say(item, f"fixture #{number}: facts, registry and params must be mappings")
+        return None
+    roles, objects = item["roles"].value, item["objects"].value
+    return Fixture(
+        name=str(item["name"].value if item["name"].present else f"fixture #{number}"),
+        expect=expect,
+        facts=mappings["facts"],
+        registry=mappings["registry"],
+        roles=tuple(roles) if isinstance(roles, list) else None,
+        params=mappings["params"],
+        objects=tuple(str(o) for o in objects) if isinstance(objects, list) else None,
+        line=item.line or 0,
+    )
+
+
+def _fixtures(node: Node) -> tuple[Fixture, ...]:
+    if node.value is None:
         return ()
-    if not isinstance(raw, list) or not raw:
-        problems.add(line, "'fixtures' must be a non-empty list (pass, fail and error cases)")
+    if not isinstance(node.value, list) or not node.value:
+        _say(node, "'fixtures' must be a non-empty list (pass, fail and error cases)")
         return ()
     fixtures = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, LineDict):
-            problems.add(line, f"fixture #{i + 1} must be a mapping")
-            continue
-        _unknown_keys(item, _FIXTURE_KEYS, f"fixture #{i + 1}", problems)
-        try:
-            expect = Status(str(item.get("expect")))
-        except ValueError:
-            problems.add(
-                line_of(item, "expect"),
-                f"fixture #{i + 1}: expect must be one of {', '.join(s.value for s in Status)}",
-            )
-            continue
-        mappings = {k: item.get(k, {}) for k in ("facts", "registry", "params")}
-        if not all(isinstance(v, dict) for v in mappings.values()):
-            problems.add(
-                item.line, f"fixture #{i + 1}: facts, registry and params must be mappings"
-            )
-            continue
-        roles = item.get("roles")
-        objects = item.get("objects")
-        fixtures.append(
-            Fixture(
-                name=str(item.get("name", f"fixture #{i + 1}")),
-                expect=expect,
-                facts=mappings["facts"],
-                registry=mappings["registry"],
-                roles=tuple(roles) if isinstance(roles, list) else None,
-                params=mappings["params"],
-                objects=tuple(str(o) for o in objects) if isinstance(objects, list) else None,
-                line=item.line,
-            )
-        )
+    for number, item in enumerate(node.items(), start=1):
+        fixture = _fixture(item, number)
+        if fixture is not None:
+            fixtures.append(fixture)
     expects = {f.expect for f in fixtures}
     for needed in (Status.PASS, Status.FAIL, Status.ERROR):
         if fixtures and needed not in expects:
-            problems.add(line, f"fixtures need at least one '{needed.value}' case")
+            _say(node, f"fixtures need at least one '{needed.value}' case")
     return tuple(fixtures)
 
 
-def parse_rule(raw: Any, path: Path, problems: _Problems) -> Rule | None:
+def parse_rule(root: Node, path: Path) -> Rule | None:
     """Build a Rule from one parsed YAML document, adding every problem found."""
-    if not isinstance(raw, LineDict):
-        problems.add(1, "a rule file must be a YAML mapping")
+    if not isinstance(root.value, Mapping):
+        root.problems.add(1, "a rule file must be a YAML mapping")
         return None
-    _unknown_keys(raw, _RULE_KEYS, "rule", problems)
-    for key, required in _RULE_KEYS.items():
-        if required and key not in raw:
-            problems.add(raw.line, f"missing required key '{key}'")
-    rule_id = _text(raw, "id", problems)
+    root.keys(_RULE_KEYS, [key for key, required in _RULE_KEYS.items() if required], within="rule")
+    rule_id = _text(root["id"])
     if rule_id and not ID_PATTERN.match(rule_id):
-        problems.add(line_of(raw, "id"), f"id '{rule_id}' must be lower-case words joined by '-'")
+        _say(root["id"], f"id {shown(rule_id)} must be lower-case words joined by '-'")
     if rule_id and rule_id != path.stem:
-        problems.add(
-            line_of(raw, "id"), f"id '{rule_id}' does not match the file name '{path.stem}'"
-        )
+        _say(root["id"], f"id {shown(rule_id)} does not match the file name '{path.stem}'")
     try:
-        severity = Severity(str(raw.get("severity")))
+        severity = Severity(str(root["severity"].value))
     except ValueError:
-        problems.add(
-            line_of(raw, "severity"),
+        _say(
+            root["severity"],
             f"severity must be one of {', '.join(s.value for s in Severity)} "
-            f"(got {raw.get('severity')!r})",
+            f"(got {shown(root['severity'].value)})",
         )
         severity = Severity.INFO
-    scope = _scope(raw.get("scope"), line_of(raw, "scope"), problems)
+    scope = _scope(root["scope"])
     known = fact_names(scope.target)
-    facts = _strings(raw, "facts", problems)
-    optional = _strings(raw, "optional_facts", problems)
+    facts = root["facts"].strings()
+    optional = root["optional_facts"].strings()
     for key, names in (("facts", facts), ("optional_facts", optional)):
         for name in names:
             if name not in known:
-                problems.add(
-                    line_of(raw, key),
-                    f"unknown fact '{name}' for {scope.target.value} rules "
+                _say(
+                    root[key],
+                    f"unknown fact {shown(name)} for {scope.target.value} rules "
                     f"(see auditor/facts/schemas/{scope.target.value}-facts-1.json)",
                 )
-    registry = (
-        _registry(raw["registry"], line_of(raw, "registry"), problems) if "registry" in raw else ()
-    )
+    registry = _registry(root["registry"]) if root["registry"].present else ()
     if registry and scope.target is DocumentKind.DOMAIN:
-        problems.add(line_of(raw, "registry"), "registry values exist on host rules only")
-    has_condition, has_objects = "condition" in raw, "objects" in raw
+        _say(root["registry"], "registry values exist on host rules only")
+    has_condition, has_objects = root["condition"].present, root["objects"].present
     if has_condition == has_objects:
-        problems.add(raw.line, "a rule needs exactly one of 'condition' or 'objects'")
-    condition = (
-        _compile(raw["condition"], line_of(raw, "condition"), "condition", problems)
-        if has_condition
-        else None
-    )
-    objects = _objects(raw["objects"], line_of(raw, "objects"), problems) if has_objects else None
+        _say(root, "a rule needs exactly one of 'condition' or 'objects'")
+    condition = _compile(root["condition"], "condition") if has_condition else None
+    objects = _objects(root["objects"]) if has_objects else None
     if not facts and not registry and not optional:
-        problems.add(raw.line, "a rule must read at least one fact or registry value")
-    parameters = raw.get("parameters", {})
+        _say(root, "a rule must read at least one fact or registry value")
+    parameters = root["parameters"].value if root["parameters"].present else {}
     if not isinstance(parameters, dict) or not all(ALIAS_PATTERN.match(k) for k in parameters):
-        problems.add(
-            line_of(raw, "parameters"), "'parameters' must map lower_snake_case names to values"
-        )
+        _say(root["parameters"], "'parameters' must map lower_snake_case names to values")
         parameters = {}
-    references = _strings(raw, "references", problems)
+    references = root["references"].strings()
     for ref in references:
         if not ref.startswith("https://"):
-            problems.add(line_of(raw, "references"), f"reference '{ref}' must be an https:// URL")
+            _say(root["references"], f"reference {shown(ref)} must be an https:// URL")
     return Rule(
         id=rule_id,
-        title=_text(raw, "title", problems),
+        title=_text(root["title"]),
         severity=severity,
-        area=_text(raw, "area", problems),
+        area=_text(root["area"]),
         scope=scope,
-        description=_text(raw, "description", problems),
-        rationale=_text(raw, "rationale", problems),
-        impact=_text(raw, "impact", problems),
-        remediation=_remediation(raw.get("remediation"), line_of(raw, "remediation"), problems),
+        description=_text(root["description"]),
+        rationale=_text(root["rationale"]),
+        impact=_text(root["impact"]),
+        remediation=_remediation(root["remediation"]),
         references=references,
         facts=facts,
         optional_facts=optional,
         registry=registry,
         parameters=dict(parameters),
         condition=condition,
-        expected=_text(raw, "expected", problems),
-        evidence=_evidence(raw.get("evidence", {}), line_of(raw, "evidence"), problems),
+        expected=_text(root["expected"]),
+        evidence=_evidence(root["evidence"]) if root["evidence"].present else {},
         objects=objects,
-        fixtures=_fixtures(raw.get("fixtures"), line_of(raw, "fixtures"), problems),
-        tags=_strings(raw, "tags", problems),
+        fixtures=_fixtures(root["fixtures"]),
+        tags=root["tags"].strings(),
         path=path,
     )
 
@@ -384,35 +337,30 @@ def load_rules(
     paths: Iterable[Path], mappings: Mapping[str, Mapping[str, tuple[str, ...]]] | None = None
 ) -> list[Rule]:
     """Load every rule under `paths`; raise RuleLoadError listing all problems of all files."""
-    all_problems: list[str] = []
+    paths = list(paths)
+    pack = Problems(", ".join(str(p) for p in paths))
     rules: list[Rule] = []
     files = rule_files(paths)
     for path in files:
-        problems = _Problems(path)
+        problems = pack.about(str(path))
         if not path.exists():
             problems.add(0, "no such file or folder")
-            all_problems.extend(problems.items)
             continue
-        try:
-            raw = load_file(path)
-        except YamlProblem as exc:
-            problems.add(exc.line, exc.message)
-        else:
-            rule = parse_rule(raw, path, problems)
-            if rule is not None and not problems.items:
-                rules.append(rule)
-        all_problems.extend(problems.items)
+        before = len(problems)
+        root = problems.load(path)
+        rule = parse_rule(root, path) if root is not None else None
+        if rule is not None and len(problems) == before:
+            rules.append(rule)
     seen: dict[str, Path] = {}
     for rule in rules:
         if rule.id in seen:
-            all_problems.append(
-                f"{rule.path}:1: duplicate rule id '{rule.id}' (also in {seen[rule.id]})"
+            pack.about(str(rule.path)).add(
+                1, f"duplicate rule id '{rule.id}' (also in {seen[rule.id]})"
             )
         seen[rule.id] = rule.path
     if not files:
-        all_problems.append(f"{', '.join(str(p) for p in paths)}:0: no rule files found")
-    if all_problems:
-        raise RuleLoadError(all_problems)
+        pack.add(0, "no rule files found")
+    pack.check(RuleLoadError)
     if mappings:
         rules = [_with_mappings(rule, mappings) for rule in rules]
     return sorted(rules, key=lambda r: r.id)

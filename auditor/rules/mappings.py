@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.errors import RuleLoadError
-from auditor.yamlio import LineDict, YamlProblem, line_of, load_file
+from auditor.strict import Node, Problems
 
 
 @dataclass(frozen=True)
@@ -24,40 +24,38 @@ class Mapping:
 _KEYS = {"framework", "title", "version", "mappings", "not_mapped"}
 
 
+def _ids(node: Node) -> tuple[str, ...] | None:
+    if node.value is None or node.value == []:
+        node.fail("expected a non-empty list of ids")
+        return None
+    return node.strings()
+
+
 def load_mappings(directory: Path) -> list[Mapping]:
     """Every `*.yaml` in `directory`; problems are reported like rule problems."""
-    problems: list[str] = []
+    problems = Problems(str(directory))
     found = []
     for path in sorted(directory.glob("*.yaml")):
-        try:
-            raw = load_file(path)
-        except YamlProblem as exc:
-            problems.append(f"{path}:{exc.line}: {exc.message}")
+        root = problems.about(str(path)).load(path)
+        if root is None or root.mapping() is None:
             continue
-        if not isinstance(raw, LineDict) or not isinstance(raw.get("mappings"), dict):
-            problems.append(f"{path}:1: a mapping file needs 'framework', 'title' and 'mappings'")
-            continue
-        for key in raw:
-            if key not in _KEYS:
-                problems.append(f"{path}:{line_of(raw, key)}: unknown key '{key}'")
-        items = {}
-        for rule_id, ids in raw["mappings"].items():
-            if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
-                where = line_of(raw["mappings"], rule_id)
-                problems.append(f"{path}:{where}: '{rule_id}' must map to a list of ids")
-                continue
-            items[rule_id] = tuple(ids)
+        root.keys(_KEYS, ("framework", "title", "mappings"))
+        mappings, not_mapped = root["mappings"], root["not_mapped"]
+        if mappings.present:
+            mappings.mapping()
+        not_mapped.mapping(nothing=True)
+        items = {name: _ids(ids) for name, ids in mappings.entries()}
+        reasons = {name: reason.text(nonempty=True) for name, reason in not_mapped.entries()}
         found.append(
             Mapping(
-                str(raw.get("framework")),
-                str(raw.get("title", "")),
+                str(root["framework"].text(nonempty=True)),
+                root["title"].text(nonempty=True) or "",
                 path,
-                items,
-                {str(k): str(v) for k, v in (raw.get("not_mapped") or {}).items()},
+                {name: ids for name, ids in items.items() if ids is not None},
+                {name: reason for name, reason in reasons.items() if reason is not None},
             )
         )
-    if problems:
-        raise RuleLoadError(problems)
+    problems.check(RuleLoadError)
     return found
 
 

@@ -25,6 +25,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "auditor.errors",
         "auditor.clock",
         "auditor.yamlio",
+        "auditor.strict",
         "auditor.jsonfile",
         "auditor.terminal",
         "auditor.atomic",

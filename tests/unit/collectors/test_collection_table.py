@@ -20,6 +20,7 @@ from auditor.collectors.winrm.collector import WinRMHostCollector
 from auditor.collectors.winrm.request import SECTION_FACTS, build_request, collector_script
 from auditor.collectors.winrm.response import SECTION_PARSERS, Answer, parse_response
 from auditor.collectors.winrm.wsman_config import CONFIG_FACTS, LISTENERS_FACT
+from auditor.errors import InputProblems
 from auditor.facts.model import Available, DocumentKind, Reason, Unavailable
 from auditor.facts.schema import (
     FactSchemaError,
@@ -30,12 +31,24 @@ from auditor.facts.schema import (
     host_collection,
 )
 from auditor.lab.definition import load_definition
-from auditor.lab.hosts import HostProfileError, parse_host
+from auditor.lab.hosts import HostProfile, parse_host
 from auditor.lab.pki import CertKind, create_ca, issue_host_cert
 from auditor.lab.responder import CollectorResponder, HostMaterial, default_answers
 from auditor.resources import package_path
+from auditor.strict import Problems
 
 HOST_FACTS = fact_names(DocumentKind.HOST)
+
+
+def _host(raw: dict[str, object], where: str) -> HostProfile:
+    """One lab host read as the lab definition reads it; its problems raised together."""
+    problems = Problems(where, lines=False)
+    host = parse_host(problems.root(raw))
+    problems.check()
+    assert host is not None
+    return host
+
+
 EVERYTHING = Wanted.of(HOST_FACTS, ())
 NOT_PROBED = HOST_FACTS - gathered_by(Gatherer.PROBE)
 
@@ -177,7 +190,7 @@ def test_a_profile_answers_a_section_verbatim_and_unknown_sections_are_refused(
         "path": "D:\\ssh\\sshd_config",
         "lines": ["PasswordAuthentication no"],
     }
-    host = parse_host(
+    host = _host(
         {
             "name": "FS09",
             "address": "127.10.9.9",
@@ -186,18 +199,16 @@ def test_a_profile_answers_a_section_verbatim_and_unknown_sections_are_refused(
         },
         "test",
     )
-    assert host is not None
     sent = json.loads(CollectorResponder(host, material).respond({"sections": ["ssh", "os"]}))
     assert sent["sections"]["ssh"] == {"ok": answer}
     assert sent["sections"]["os"]["ok"]["hostname"] == "FS09"  # the others still derived
-    with pytest.raises(HostProfileError) as caught:
-        parse_host({"name": "FS09", "address": "127.10.9.9", "sections": {"bogus": 1}}, "x.yaml")
-    assert caught.value.problems[0].startswith("x.yaml: sections.bogus: unknown key (allowed: ")
+    with pytest.raises(InputProblems) as caught:
+        _host({"name": "FS09", "address": "127.10.9.9", "sections": {"bogus": 1}}, "x.yaml")
+    assert caught.value.problems[0].startswith("x.yaml: sections: unknown key 'bogus' (allowed: ")
 
 
 def test_a_section_the_lab_does_not_derive_is_answered_from_data(material: HostMaterial) -> None:
-    host = parse_host({"name": "FS09", "address": "127.10.9.9", "roles": []}, "test")
-    assert host is not None
+    host = _host({"name": "FS09", "address": "127.10.9.9", "roles": []}, "test")
 
     class DerivesNothing(CollectorResponder):
         def _derived(self, request: object) -> dict[str, object]:  # type: ignore[override]
