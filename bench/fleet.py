@@ -41,12 +41,12 @@ import yaml
 
 from auditor import netmap
 from auditor.collectors.host import HostScanSettings, HostTarget, collect_host
-from auditor.config import load_config
 from auditor.credentials import Credentials
 from auditor.engine.result import build_result
 from auditor.lab import manager
 from auditor.lab.runtime import LabState
 from auditor.pipeline import plan
+from auditor.pipeline.config import load_config
 from auditor.pipeline.hosts import collect_hosts, wanted_by
 from auditor.rules.model import Rule
 

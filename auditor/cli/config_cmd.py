@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from auditor.config import check_local_files, load_config
 from auditor.errors import InputError
 from auditor.pipeline import plan
+from auditor.pipeline.config import check_local_files, load_config
 
 app = typer.Typer(help="Check scan configurations.", no_args_is_help=True)
 

@@ -24,12 +24,17 @@ from auditor.collectors.host import HostScanSettings, HostTarget
 from auditor.collectors.ldap import LdapSettings
 from auditor.collectors.ldap.connection import BindMethod, Transport
 from auditor.collectors.winrm.client import AUTH_METHODS, AuthMethod, WinRMSettings
-from auditor.config import ScanConfig, check_local_files, check_rule_references, load_config
 from auditor.credentials import REFERENCE_PREFIXES, Credentials, Secret, from_reference
 from auditor.errors import InputError
 from auditor.facts.io import check_name_length
 from auditor.facts.model import DocumentKind, FactDocument
 from auditor.pipeline.after import AfterScan
+from auditor.pipeline.config import (
+    ScanConfig,
+    check_local_files,
+    check_rule_references,
+    load_config,
+)
 from auditor.pipeline.inventory import Inventory
 from auditor.reports.formats import OutputFormat
 from auditor.results.vocabulary import Severity

@@ -6,10 +6,10 @@ import json
 import re
 from pathlib import Path
 
-from auditor.config import load_config
 from auditor.lab.definition import load_definition
 from auditor.lab.responder import CollectorResponder, HostMaterial
 from auditor.pipeline import plan
+from auditor.pipeline.config import load_config
 from tests.cli import auditor
 
 

@@ -12,9 +12,9 @@ import yaml
 from hypothesis import given
 
 from auditor.cli.config_cmd import check
-from auditor.config import load_config
 from auditor.errors import AuditorError, InputError
 from auditor.pipeline import plan
+from auditor.pipeline.config import load_config
 from tests.cli import auditor
 
 from .test_fuzz_inputs import CONFIG_DOCUMENTS, FUZZ

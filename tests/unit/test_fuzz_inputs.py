@@ -37,11 +37,11 @@ from auditor.collectors.winrm.offline import load_any
 from auditor.collectors.winrm.request import SECTION_FACTS
 from auditor.collectors.winrm.response import CollectorResponseError, parse_response
 from auditor.collectors.winrm.wsman_config import CONFIG_FACTS
-from auditor.config import SCHEMA, load_config
 from auditor.credentials import Credentials, Secret
 from auditor.engine.result import build_result
 from auditor.errors import InputError, RuleLoadError
 from auditor.facts.model import Available, Fact, Reason, Unavailable
+from auditor.pipeline.config import SCHEMA, load_config
 from auditor.pipeline.journal import JOURNAL_VERSION, read_journal
 from auditor.resources import rules_dir
 from auditor.results.io import load_result, result_to_json

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from auditor.config import ScanConfig
 from auditor.errors import InputError
 from auditor.facts.model import Available, DocumentKind, FactDocument, Target
+from auditor.pipeline.config import ScanConfig
 from auditor.pipeline.journal import Journal, check_same_scan, read_journal, scan_header
 from auditor.pipeline.plan import config_digest
 from tests.cli import auditor as run_auditor

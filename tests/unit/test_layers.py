@@ -47,7 +47,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # What a scan calls on: collect facts, render results, remember them.
     "services": ("auditor.collectors", "auditor.reports", "auditor.store"),
     # Runs a scan: the configuration file is its input, read once into the plan.
-    "orchestration": ("auditor.config", "auditor.pipeline"),
+    "orchestration": ("auditor.pipeline",),
     "cli": ("auditor.cli", "auditor.__main__"),
 }
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from auditor.config import load_config
 from auditor.errors import ExitCode, InputProblems
 from auditor.lab.definition import load_definition
+from auditor.pipeline.config import load_config
 from auditor.strict import MAX_MESSAGE, MAX_SHOWN, Node, Problems, check_schema
 from tests.cli import auditor
 
@@ -198,7 +198,7 @@ CALLERS = (
     "pipeline/waivers.py",
     "lab/domain_spec.py",
     "lab/hosts.py",
-    "config.py",
+    "pipeline/config.py",
     "rules/mappings.py",
     "lab/definition.py",
 )

@@ -22,11 +22,11 @@ from auditor import netmap
 from auditor.collectors.winrm.client import WinRMCollector, WinRMSettings
 from auditor.collectors.winrm.request import build_request, request_json
 from auditor.collectors.winrm.wsman_config import CONFIG_FACTS
-from auditor.config import parse_config
 from auditor.credentials import Credentials, Secret
 from auditor.facts.model import Available, DocumentKind, Reason, Unavailable
 from auditor.lab.pki import LabCA, create_ca, issue_host_cert
 from auditor.lab.winrm import ServiceAuth, ServiceSettings, WinRMHostConfig, WinRMHostServer
+from auditor.pipeline.config import parse_config
 from auditor.pipeline.hosts import wanted_by
 from auditor.pipeline.plan import select_rules
 

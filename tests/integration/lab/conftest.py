@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from auditor import netmap
-from auditor.config import ScanConfig, parse_config
 from auditor.lab.definition import SCAN_ACCOUNT, LabDefinition, load_definition
 from auditor.lab.manager import OFFLINE_DOMAIN_SID
 from auditor.lab.runtime import LabState, running_hosts
 from auditor.lab.samba import generate_password
+from auditor.pipeline.config import ScanConfig, parse_config
 from auditor.yamlio import load_text
 
 # Not 127.10.x.y: a lab brought up by hand (`auditor lab up`) may be running there.

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from auditor.collectors.host import HostTarget
-from auditor.config import ScanConfig, parse_config
 from auditor.engine.result import build_result
 from auditor.errors import ExitCode
 from auditor.facts.model import DocumentKind, Reason
 from auditor.lab.definition import load_definition
 from auditor.lab.pki import create_ca
 from auditor.pipeline import plan
+from auditor.pipeline.config import ScanConfig, parse_config
 from auditor.pipeline.hosts import collect_hosts
 from auditor.pipeline.plan import Flags
 from auditor.pipeline.run import exit_code

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from auditor.collectors.host import HostTarget
-from auditor.config import ScanConfig
 from auditor.engine.result import build_result
 from auditor.facts.model import Available, DocumentKind, FactDocument
 from auditor.facts.schema import schema_errors
 from auditor.pipeline import plan
+from auditor.pipeline.config import ScanConfig
 from auditor.pipeline.hosts import collect_hosts
 from auditor.pipeline.plan import Flags
 from auditor.results.vocabulary import Status
@@ -29,7 +29,7 @@ MAX_MESSAGES_PER_HOST = 8
 
 
 def host_rules() -> list[Rule]:
-    from auditor.config import parse_config
+    from auditor.pipeline.config import parse_config
 
     return [
         r
@@ -202,7 +202,7 @@ def test_scan_host_command_writes_reports(lab: Lab, tmp_path: Path) -> None:
 
 
 def test_host_groups_add_roles_and_parameters(lab: Lab) -> None:
-    from auditor.config import parse_config
+    from auditor.pipeline.config import parse_config
 
     raw = dict(lab.config.raw)
     raw["host_groups"] = {"jump": {"hosts": ["jump01.*"], "roles": ["jump_host"]}}
