@@ -38,6 +38,10 @@ class IssuedCert:
     def load(self) -> x509.Certificate:
         return x509.load_pem_x509_certificate(self.cert_path.read_bytes())
 
+    def der(self) -> bytes:
+        """The certificate as a Windows store holds it (what `RawData` returns)."""
+        return self.load().public_bytes(serialization.Encoding.DER)
+
 
 @dataclass(frozen=True)
 class LabCA:

@@ -18,18 +18,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
 from auditor.collectors.winrm.request import collector_script
 from auditor.facts.model import registry_key
 from auditor.lab.hosts import HostProfile
-from auditor.lab.pki import IssuedCert
+from auditor.lab.pki import CertKind, IssuedCert
 from auditor.lab.winrm.pipeline import PipelineRequest, default_pipeline_handler
 from auditor.resources import package_path
 from auditor.yamlio import load_text
 
-_WINDOWS_SIGNATURE_NAMES = {"sha1": "sha1RSA", "sha256": "sha256RSA", "sha384": "sha384RSA"}
 _WINHTTP = "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\Connections\\WinHttpSettings"
 
 
@@ -88,32 +84,13 @@ def _registry_entry(value: Any) -> dict[str, Any]:
     return {"present": True, "type": "REG_SZ", "data": str(value)}
 
 
-def _certificate(issued: IssuedCert) -> dict[str, Any]:
-    """A certificate as the collector script reports it (Windows' names for algorithms)."""
-    cert = issued.load()
-    key = cert.public_key()
-    key_size = (
-        key.key_size if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey) else None
-    )
-    algorithm = cert.signature_hash_algorithm.name if cert.signature_hash_algorithm else "unknown"
-    try:
-        sans = cert.extensions.get_extension_for_class(
-            x509.SubjectAlternativeName
-        ).value.get_values_for_type(x509.DNSName)
-    except x509.ExtensionNotFound:
-        sans = []
+def _stored(issued: IssuedCert, store: str) -> dict[str, Any]:
+    """A certificate as collect.ps1 returns it from a store: DER, thumbprint, key present."""
     return {
+        "store": store,
         "thumbprint": issued.thumbprint,
-        "subject": cert.subject.rfc4514_string(),
-        "issuer": cert.issuer.rfc4514_string(),
-        "self_signed": cert.subject == cert.issuer,
-        "not_before": cert.not_valid_before_utc.isoformat().replace("+00:00", "Z"),
-        "not_after": cert.not_valid_after_utc.isoformat().replace("+00:00", "Z"),
-        "key_algorithm": "RSA" if isinstance(key, rsa.RSAPublicKey) else "ECC",
-        "key_size": key_size,
-        "signature_algorithm": _WINDOWS_SIGNATURE_NAMES.get(algorithm, algorithm),
-        "sans": list(sans),
-        "store": "LocalMachine\\My",
+        "has_private_key": True,
+        "der": base64.b64encode(issued.der()).decode(),
     }
 
 
@@ -232,14 +209,37 @@ class CollectorResponder:
             for sid in request.get("local_groups", [])
         }
 
-    def _certificates(self) -> list[dict[str, Any]]:
+    def _rdp_self_signed(self) -> bool:
+        """Windows' own RDP certificate: self-signed, in the Remote Desktop store, named by no
+        configured hash; any other was put in My and configured on RDP-Tcp."""
+        return self.profile.rdp.certificate is CertKind.SELF_SIGNED
+
+    def _certificates(self) -> dict[str, Any]:
         m = self.material
-        return [_certificate(c) for c in (m.https_cert, m.rdp_cert) if c is not None]
+        stored = [_stored(m.https_cert, "My")] if m.https_cert else []
+        if m.rdp_cert:
+            stored.append(
+                _stored(m.rdp_cert, "Remote Desktop" if self._rdp_self_signed() else "My")
+            )
+        return {
+            "host_name": self.profile.name,
+            "dns_suffix": m.realm.lower(),
+            "certificates": stored,
+        }
 
     def _rdp(self) -> dict[str, Any]:
-        cert = self.material.rdp_cert
+        cert, absent = self.material.rdp_cert, {"present": False, "type": None, "data": None}
+        if cert is None:  # Remote Desktop off: the service reports no certificate
+            return {"configured_hash": absent, "reported": {"hash": "", "hash_type": 0}}
+        if self._rdp_self_signed():
+            return {
+                "configured_hash": absent,
+                "reported": {"hash": cert.thumbprint, "hash_type": 1},
+            }
+        binary = base64.b64encode(bytes.fromhex(cert.thumbprint)).decode()
         return {
-            "certificate_thumbprint": cert.thumbprint if cert and self.profile.rdp.enabled else ""
+            "configured_hash": {"present": True, "type": "REG_BINARY", "data": binary},
+            "reported": {"hash": cert.thumbprint, "hash_type": 3},
         }
 
     def _ssh(self) -> dict[str, Any]:

@@ -523,6 +523,14 @@ JSON_VALUES = st.recursive(
     max_leaves=10,
 )
 SECTION_NAMES = sorted(SECTION_FACTS)
+# A certificate Windows made (tests/data/windows/certificates/README.md): PEM's body is its DER.
+_PEM = Path(__file__).parent.parent / "data/windows/certificates/server2016-ecdsa-sha256.pem"
+WINDOWS_CERTIFICATE = {
+    "store": "My",
+    "thumbprint": "90A154580E909B2027418E454EB489CEDEB7F205",
+    "has_private_key": True,
+    "der": "".join(line for line in _PEM.read_text().splitlines() if "-----" not in line),
+}
 # fmt: off
 REASONS = st.sampled_from([r.value for r in Reason]) | st.text(max_size=5)
 SECTION_ANSWERS = st.one_of(
@@ -534,8 +542,8 @@ VALID_SECTIONS = {
     "os": {"caption": "Windows", "version": "10.0.20348", "build": 20348, "product_type": 3, "domain": "x", "joined": True},
     "services": {"WinRM": {"state": "Running"}},
     "local_groups": {"S-1-5-32-544": [{"sid": "S-1-5-32-544", "name": "x"}]},
-    "certificates": [{"thumbprint": "AB", "not_after": "2030-01-01T00:00:00Z", "sans": ["a"]}],
-    "rdp": {"certificate_thumbprint": "ab"},
+    "certificates": {"host_name": "h", "dns_suffix": "x", "certificates": [WINDOWS_CERTIFICATE]},
+    "rdp": {"configured_hash": {"present": False}, "reported": {"hash": "ab", "hash_type": 1}},
     "iis": {"sites": [{"name": "s"}]},
     "ssh": {"present": True, "path": "p", "lines": ["PasswordAuthentication no"]},
     "session_configurations": [{"name": "n", "sddl": "O:NSG:BAD:P(A;;GA;;;BA)"}],

@@ -1,7 +1,7 @@
 """Credential-free network probes: what a listener reveals to anyone who connects.
 
-They keep the probing logic; the protocol bytes come from `auditor.wire`, the only other
-part of auditor they import."""
+They keep the probing logic; the protocol bytes come from `auditor.wire`, and what a
+certificate says from `collectors/certificate.py`, which the host's stores are read with too."""
 
 from auditor.collectors.probes.rdp import RDPFacts, probe_rdp
 from auditor.collectors.probes.tls import CertificateFacts, TLSFacts, TLSProbeError, probe_tls

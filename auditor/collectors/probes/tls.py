@@ -4,41 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
-import ipaddress
 import socket
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
+from typing import TypedDict, cast
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
-
+from auditor.collectors.certificate import Certificate, CertificateError
 from auditor.wire.tls import TLS_VERSIONS, permit_tls_versions
-
-# OpenSSL's names, which are what administrators see in certutil and openssl output.
-_SIGNATURE_NAMES: dict[x509.ObjectIdentifier, str] = {
-    SignatureAlgorithmOID.RSA_WITH_MD5: "md5WithRSAEncryption",
-    SignatureAlgorithmOID.RSA_WITH_SHA1: "sha1WithRSAEncryption",
-    SignatureAlgorithmOID.RSA_WITH_SHA224: "sha224WithRSAEncryption",
-    SignatureAlgorithmOID.RSA_WITH_SHA256: "sha256WithRSAEncryption",
-    SignatureAlgorithmOID.RSA_WITH_SHA384: "sha384WithRSAEncryption",
-    SignatureAlgorithmOID.RSA_WITH_SHA512: "sha512WithRSAEncryption",
-    SignatureAlgorithmOID.RSASSA_PSS: "rsassaPss",
-    SignatureAlgorithmOID.ECDSA_WITH_SHA1: "ecdsa-with-SHA1",
-    SignatureAlgorithmOID.ECDSA_WITH_SHA224: "ecdsa-with-SHA224",
-    SignatureAlgorithmOID.ECDSA_WITH_SHA256: "ecdsa-with-SHA256",
-    SignatureAlgorithmOID.ECDSA_WITH_SHA384: "ecdsa-with-SHA384",
-    SignatureAlgorithmOID.ECDSA_WITH_SHA512: "ecdsa-with-SHA512",
-    SignatureAlgorithmOID.DSA_WITH_SHA1: "dsaWithSHA1",
-    SignatureAlgorithmOID.DSA_WITH_SHA256: "dsa_with_SHA256",
-    SignatureAlgorithmOID.ED25519: "ED25519",
-    SignatureAlgorithmOID.ED448: "ED448",
-}
 
 Preamble = Callable[[socket.socket], None]
 """What a protocol must exchange in clear text before TLS starts (RDP's X.224 negotiation)."""
@@ -68,14 +42,16 @@ class CertificateFact(TypedDict):
     self_signed: bool
     not_before: str
     not_after: str
+    days_left: float
     key_algorithm: str
     key_size: int | None
     signature_algorithm: str
+    signature_hash: str | None
     sans: list[str]
+    ekus: list[str] | None
     name_matches: bool
     chain_valid: bool | None
     chain_error: str | None
-    days_left: float
 
 
 class TLSFact(TypedDict):
@@ -85,18 +61,10 @@ class TLSFact(TypedDict):
 
 @dataclass(frozen=True)
 class CertificateFacts:
-    """What the server's certificate says about itself, and whether it is trusted for `host`."""
+    """The server's certificate, and whether it is trusted for `host`: what only a live
+    listener tells (the scan's trust store, the name the scan reached it by)."""
 
-    thumbprint: str
-    subject: str
-    issuer: str
-    self_signed: bool
-    not_before: dt.datetime
-    not_after: dt.datetime
-    key_algorithm: str
-    key_size: int | None
-    signature_algorithm: str
-    sans: tuple[str, ...]
+    certificate: Certificate
     name_matches: bool
     chain_valid: bool | None
     chain_error: str | None
@@ -107,54 +75,19 @@ class CertificateFacts:
     ) -> CertificateFacts:
         """Read the facts from DER; raises ProbeError when the server sent something unreadable."""
         try:
-            cert = x509.load_der_x509_certificate(der)
-            dns_names, ip_names = _subject_alt_names(cert)
-            key_algorithm, key_size = _key_facts(cert)
-        except ValueError as exc:
-            raise ProbeError(f"the server certificate cannot be parsed: {exc}") from exc
-        common_names = [
-            str(attribute.value)
-            for attribute in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        ]
-        return cls(
-            # Windows' thumbprint: an identifier to compare with the host's configuration.
-            thumbprint=hashlib.sha1(der, usedforsecurity=False).hexdigest().upper(),
-            subject=cert.subject.rfc4514_string(),
-            issuer=cert.issuer.rfc4514_string(),
-            self_signed=_is_self_signed(cert),
-            not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
-            key_algorithm=key_algorithm,
-            key_size=key_size,
-            signature_algorithm=_SIGNATURE_NAMES.get(
-                cert.signature_algorithm_oid, cert.signature_algorithm_oid.dotted_string
-            ),
-            sans=(*dns_names, *ip_names),
-            name_matches=name_matches(host, dns_names, ip_names, common_names),
-            chain_valid=chain_valid,
-            chain_error=chain_error,
-        )
+            certificate = Certificate.from_der(der)
+        except CertificateError as exc:
+            raise ProbeError(f"the server {exc}") from exc
+        return cls(certificate, certificate.matches(host), chain_valid, chain_error)
 
     def to_fact(self) -> CertificateFact:
-        return {
-            "thumbprint": self.thumbprint,
-            "subject": self.subject,
-            "issuer": self.issuer,
-            "self_signed": self.self_signed,
-            "not_before": _iso_utc(self.not_before),
-            "not_after": _iso_utc(self.not_after),
-            "key_algorithm": self.key_algorithm,
-            "key_size": self.key_size,
-            "signature_algorithm": self.signature_algorithm,
-            "sans": list(self.sans),
+        facts = self.certificate.facts(dt.datetime.now(dt.UTC))
+        live = {
             "name_matches": self.name_matches,
             "chain_valid": self.chain_valid,
             "chain_error": self.chain_error,
-            # Relative to when the probe ran, so rules need no clock of their own.
-            "days_left": round(
-                (self.not_after - dt.datetime.now(dt.UTC)).total_seconds() / 86400, 1
-            ),
         }
+        return cast(CertificateFact, facts | live)
 
 
 @dataclass(frozen=True)
@@ -246,27 +179,6 @@ def reading_context(minimum: str = "TLSv1", maximum: str | None = None) -> ssl.S
     return context
 
 
-def name_matches(
-    host: str, dns_names: Sequence[str], ip_names: Sequence[str], common_names: Sequence[str]
-) -> bool:
-    """RFC 6125 matching: DNS SANs (one left-most wildcard label), the CN only without them."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        wanted = host.rstrip(".").lower()
-        candidates = dns_names or common_names
-        return any(_dns_name_matches(pattern, wanted) for pattern in candidates)
-    return any(ipaddress.ip_address(name) == address for name in ip_names)
-
-
-def _dns_name_matches(pattern: str, host: str) -> bool:
-    pattern = pattern.rstrip(".").lower()
-    if pattern.startswith("*."):
-        label, _, parent = host.partition(".")
-        return bool(label) and parent == pattern[2:]
-    return pattern == host
-
-
 @functools.lru_cache(maxsize=16)
 def _verifying_context(ca_bundle: Path | None) -> ssl.SSLContext:
     """One per trust store for the whole scan: loading the system store costs ~20 ms."""
@@ -313,45 +225,3 @@ def _check_chain(endpoint: _Endpoint, context: ssl.SSLContext) -> tuple[bool | N
     except (OSError, ProbeError) as exc:
         return None, f"chain not checked: {describe(exc)}"
     return True, None
-
-
-def _subject_alt_names(cert: x509.Certificate) -> tuple[list[str], list[str]]:
-    try:
-        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return [], []
-    dns_names = names.get_values_for_type(x509.DNSName)
-    ip_names = [str(address) for address in names.get_values_for_type(x509.IPAddress)]
-    return dns_names, ip_names
-
-
-def _key_facts(cert: x509.Certificate) -> tuple[str, int | None]:
-    try:
-        key = cert.public_key()
-    except UnsupportedAlgorithm:
-        return "unknown", None
-    if isinstance(key, rsa.RSAPublicKey):
-        return "RSA", key.key_size
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return "EC", key.curve.key_size
-    if isinstance(key, dsa.DSAPublicKey):
-        return "DSA", key.key_size
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        return "Ed25519", 256
-    if isinstance(key, ed448.Ed448PublicKey):
-        return "Ed448", 456
-    return type(key).__name__, None
-
-
-def _is_self_signed(cert: x509.Certificate) -> bool:
-    if cert.issuer != cert.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
-
-
-def _iso_utc(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

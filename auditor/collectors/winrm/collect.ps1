@@ -46,30 +46,6 @@ function Get-RegistryEntry([string]$Path) {
     finally { $key.Close() }
 }
 
-function Get-CertificateFacts([System.Security.Cryptography.X509Certificates.X509Certificate2]$Cert) {
-    $sans = @()
-    foreach ($ext in $Cert.Extensions) {
-        if ($ext.Oid.Value -eq '2.5.29.17') {
-            $sans = @(($ext.Format($false) -split ', ') | ForEach-Object { ($_ -split '[=:]', 2)[-1] })
-        }
-    }
-    $keySize = $null
-    try { $keySize = $Cert.PublicKey.Key.KeySize } catch { $keySize = $null }
-    @{
-        thumbprint = $Cert.Thumbprint.ToUpperInvariant()
-        subject = $Cert.Subject
-        issuer = $Cert.Issuer
-        self_signed = ($Cert.Subject -eq $Cert.Issuer)
-        not_before = $Cert.NotBefore.ToUniversalTime().ToString('o')
-        not_after = $Cert.NotAfter.ToUniversalTime().ToString('o')
-        key_algorithm = $Cert.PublicKey.Oid.FriendlyName
-        key_size = $keySize
-        signature_algorithm = $Cert.SignatureAlgorithm.FriendlyName
-        sans = $sans
-        store = 'LocalMachine\My'
-    }
-}
-
 function Get-IisSites {
     $assembly = [System.Reflection.Assembly]::LoadWithPartialName('Microsoft.Web.Administration')
     if ($null -eq $assembly) { return }
@@ -153,11 +129,33 @@ Invoke-Section 'local_groups' {
     $groups
 }
 Invoke-Section 'certificates' {
-    @(Get-ChildItem -Path Cert:\LocalMachine\My | ForEach-Object { Get-CertificateFacts $_ })
+    # The stores a listener takes its certificate from, each certificate as Windows stored it
+    # (DER); the host's own DNS name, which Python matches the certificates against.
+    $network = [System.Net.NetworkInformation.IPGlobalProperties]::GetIPGlobalProperties()
+    $found = @(foreach ($store in @('My', 'Remote Desktop')) {
+        $path = 'Cert:\LocalMachine\' + $store
+        if (-not (Test-Path -LiteralPath $path)) { continue }
+        foreach ($cert in @(Get-ChildItem -LiteralPath $path)) {
+            @{
+                store = $store; thumbprint = $cert.Thumbprint; has_private_key = $cert.HasPrivateKey
+                der = [Convert]::ToBase64String($cert.RawData)
+            }
+        }
+    })
+    @{ host_name = $network.HostName; dns_suffix = $network.DomainName; certificates = $found }
 }
 Invoke-Section 'rdp' {
-    $setting = Get-CimInstance -Namespace root\cimv2\TerminalServices -ClassName Win32_TSGeneralSetting -Filter "TerminalName='RDP-tcp'"
-    @{ certificate_thumbprint = [string]$setting.SSLCertificateSHA1Hash }
+    # Which certificate RDP-Tcp presents: the hash configured on the listener, the one the
+    # Remote Desktop Configuration service reports, or (Python decides) the self-signed one.
+    $setting = @(Get-CimInstance -Namespace root\cimv2\TerminalServices -ClassName Win32_TSGeneralSetting -Filter "TerminalName='RDP-tcp'")
+    $reported = $null
+    if ($setting.Count -gt 0) {
+        $reported = @{ hash = $setting[0].SSLCertificateSHA1Hash; hash_type = $setting[0].SSLCertificateSHA1HashType }
+    }
+    @{
+        configured_hash = Get-RegistryEntry 'HKLM\SYSTEM\CurrentControlSet\Control\Terminal Server\WinStations\RDP-Tcp\SSLCertificateSHA1Hash'
+        reported = $reported
+    }
 }
 Invoke-Section 'iis' { @{ sites = @(Get-IisSites) } }
 Invoke-Section 'ssh' {

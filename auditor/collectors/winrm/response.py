@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from auditor.collectors.certificate import Certificate, CertificateError
 from auditor.collectors.sddl import SddlError, allowed_sids
 from auditor.collectors.winrm.request import CONTRACT_VERSION, SECTION_FACTS
 from auditor.facts.model import (
@@ -91,20 +92,77 @@ def _winhttp_proxy(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {"direct": not bool(flags & 0x2) or not proxy, "proxy_server": proxy, "bypass": bypass}
 
 
-def _certificates(raw: list[Any], collected_at: dt.datetime) -> list[dict[str, Any]]:
+class _Unreadable(ValueError):
+    """A certificate the stores hold cannot be parsed: the `certificates` fact is unavailable."""
+
+
+def _stored_certificates(raw: Mapping[str, Any], collected_at: dt.datetime) -> list[dict[str, Any]]:
+    """Each certificate of the stores read from its DER; names matched against the host's FQDN."""
+    suffix = str(raw.get("dns_suffix") or "").strip(".")
+    fqdn = f"{raw['host_name']}.{suffix}" if suffix else str(raw["host_name"])
     out = []
-    for cert in raw:
-        item = dict(cert)
+    for item in raw["certificates"]:
         try:
-            not_after = dt.datetime.fromisoformat(str(item["not_after"]).replace("Z", "+00:00"))
-            if not_after.tzinfo is None:
-                not_after = not_after.replace(tzinfo=dt.UTC)
-            item["days_left"] = round((not_after - collected_at).total_seconds() / 86400, 1)
-        except (KeyError, ValueError):
-            item["days_left"] = None
-        item["sans"] = [str(s) for s in item.get("sans") or []]
-        out.append(item)
+            certificate = Certificate.from_der(base64.b64decode(str(item["der"]), validate=True))
+        except (binascii.Error, CertificateError) as exc:
+            raise _Unreadable(f"{item.get('store')}\\{item.get('thumbprint')}: {exc}") from None
+        if certificate.thumbprint != str(item["thumbprint"]).upper():
+            raise CollectorResponseError(
+                f"certificate {item['thumbprint']} in {item.get('store')}: its DER hashes to "
+                f"{certificate.thumbprint}"
+            )
+        out.append(
+            {
+                "store": str(item["store"]),
+                "has_private_key": bool(item["has_private_key"]),
+                **certificate.facts(collected_at),
+                "name_matches": certificate.matches(fqdn),
+            }
+        )
     return out
+
+
+def _certificates(a: Answer) -> dict[str, Fact]:
+    try:
+        return {
+            "certificates": Available(_stored_certificates(a.value, a.collected_at), Source.LOCAL)
+        }
+    except _Unreadable as exc:
+        return {"certificates": Unavailable(Reason.PROTOCOL_ERROR, f"unreadable certificate {exc}")}
+
+
+# Win32_TSGeneralSetting.SSLCertificateSHA1HashType: who chose the certificate RDP-Tcp presents.
+_RDP_HASH_SOURCE = {1: Source.DEFAULT, 2: Source.POLICY, 3: Source.LOCAL}
+
+
+def _rdp_certificate(a: Answer) -> dict[str, Fact]:
+    """RDP-Tcp's certificate: the hash configured on the listener, else the one the service
+    reports, else the newest self-signed certificate of the Remote Desktop store."""
+    configured, reported = a.value["configured_hash"], a.value.get("reported") or {}
+    if configured.get("present") and configured.get("type") == "REG_BINARY":
+        thumbprint = base64.b64decode(str(configured["data"]), validate=True).hex().upper()
+        return {"rdp.certificate_thumbprint": Available(thumbprint, Source.LOCAL)}
+    if reported.get("hash"):
+        kind = reported.get("hash_type")
+        source = _RDP_HASH_SOURCE.get(kind, Source.LOCAL) if isinstance(kind, int) else Source.LOCAL
+        return {"rdp.certificate_thumbprint": Available(str(reported["hash"]).upper(), source)}
+    stores = a.answered.get("certificates")
+    try:
+        stored = _stored_certificates(stores, a.collected_at) if stores is not None else None
+    except _Unreadable as exc:
+        stored, why = None, f"a certificate of the stores is unreadable: {exc}"
+    else:
+        why = "the certificate stores were not read"
+    if stored is None:
+        detail = f"RDP-Tcp names no certificate hash and {why}"
+        return {"rdp.certificate_thumbprint": Unavailable(Reason.NOT_COLLECTED, detail)}
+    own = [c for c in stored if c["store"] == "Remote Desktop" and c["self_signed"]]
+    newest = max(own, key=lambda c: str(c["not_after"]), default=None)
+    return {
+        "rdp.certificate_thumbprint": Available(
+            newest["thumbprint"] if newest else None, Source.DEFAULT
+        )
+    }
 
 
 def _session_configurations(raw: list[Any]) -> list[dict[str, Any]]:
@@ -154,16 +212,14 @@ def _os(a: Answer) -> dict[str, Any]:
     }
 
 
-# section -> its facts' values; every `script:SECTION` of host-facts-1.json has one
+# section -> its facts' values (a value, or a Fact when the parser knows its source or that
+# it is unavailable); every `script:SECTION` of host-facts-1.json has one
 # (tests/unit/collectors/test_collection_table.py).
 SECTION_PARSERS: dict[str, Callable[[Answer], dict[str, Any]]] = {
     "os": _os,
     "local_groups": lambda a: {"local_groups": {str(k): list(v or []) for k, v in a.value.items()}},
-    "certificates": lambda a: {"certificates": _certificates(list(a.value or []), a.collected_at)},
-    "rdp": lambda a: {
-        "rdp.certificate_thumbprint": str(a.value.get("certificate_thumbprint") or "").upper()
-        or None
-    },
+    "certificates": _certificates,
+    "rdp": _rdp_certificate,
     "iis": lambda a: {"iis.sites": list(a.value.get("sites") or []) if a.value else []},
     "ssh": lambda a: {"ssh.sshd_config": _sshd(a.value)},
     "session_configurations": lambda a: {
@@ -249,7 +305,14 @@ def parse_response(
     try:
         for name, answer in ok.items():
             found = SECTION_PARSERS[name](Answer(answer, ok, collected_at))
-            facts.update({fact: Available(value, Source.LOCAL) for fact, value in found.items()})
+            facts.update(
+                {
+                    fact: value
+                    if isinstance(value, Available | Unavailable)
+                    else Available(value, Source.LOCAL)
+                    for fact, value in found.items()
+                }
+            )
     except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as exc:
         raise CollectorResponseError(
             f"the collector's answer has an unexpected shape: {exc!r}"

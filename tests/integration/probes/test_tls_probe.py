@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
+from auditor.collectors.certificate import name_matches
 from auditor.collectors.probes import TLSProbeError, probe_tls
-from auditor.collectors.probes.tls import name_matches
 from auditor.lab.pki import CertKind, IssuedCert, LabCA
 
 from .lab import TLS_ADDRESS, TLS_HOST, fact_schema_errors
@@ -94,7 +94,9 @@ def test_certificate_facts(
         "key_algorithm": "RSA",
         "key_size": key_size,
         "signature_algorithm": f"{digest}WithRSAEncryption",
+        "signature_hash": digest,
         "sans": sans,
+        "ekus": ["1.3.6.1.5.5.7.3.1"],
         "name_matches": matches,
         "chain_valid": valid,
     }
