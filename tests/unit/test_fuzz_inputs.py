@@ -537,8 +537,8 @@ VALID_SECTIONS = {
     "certificates": [{"thumbprint": "AB", "not_after": "2030-01-01T00:00:00Z", "sans": ["a"]}],
     "rdp": {"certificate_thumbprint": "ab"},
     "iis": {"sites": [{"name": "s"}]},
-    "ssh": {"present": True, "path": "p", "lines": ["PasswordAuthentication no"]},
-    "session_configurations": [{"name": "n", "sddl": "O:NSG:BAD:P(A;;GA;;;BA)"}],
+    "ssh": {"present": True, "path": "p", "files": [{"path": "p", "text": "PasswordAuthentication no"}]},
+    "session_configurations": [{"Name": "n", "SecurityDescriptorSddl": "O:NSG:BAD:P(A;;GA;;;BA)"}],
     "winhttp_proxy": {"present": False},
     "firewall_rules": [{"id": "x", "enabled": True}],
 }
