@@ -70,6 +70,8 @@ _DOMAIN_RELATIVE = {
 # Generic and standard rights that let a principal use (not just read) a resource.
 _USE_RIGHTS = {"GA", "GX", "GW", "WD", "WO", "FA", "KA", "CC"}
 _GENERIC_ALL, _GENERIC_EXECUTE, _GENERIC_WRITE = 0x10000000, 0x20000000, 0x40000000
+# The generic rights (MS-DTYP 2.4.3), in the order grants list them; a mask names the same bits.
+_GENERIC = {"GA": 0x10000000, "GR": 0x80000000, "GW": 0x40000000, "GX": 0x20000000}
 _ACE = re.compile(r"\(([^()]*)\)")
 
 
@@ -83,6 +85,15 @@ class Ace:
     rights: tuple[str, ...]
     mask: int | None
     sid: str
+    flags: tuple[str, ...] = ()  # OI, CI, IO, ...
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What the allow entries of a DACL give one SID, deny entries for that SID taken off."""
+
+    sid: str
+    rights: tuple[str, ...]  # GA, GR, GW, GX first, then other SDDL rights or a hex mask
 
 
 def resolve_sid(token: str, domain_sid: str | None = None) -> str:
@@ -107,7 +118,7 @@ def dacl_aces(sddl: str, domain_sid: str | None = None) -> list[Ace]:
         parts = body.split(";")
         if len(parts) < 6:
             raise SddlError(f"malformed ACE ({body})")
-        kind, _flags, rights, _obj, _inherit, sid = parts[:6]
+        kind, flags, rights, _obj, _inherit, sid = parts[:6]
         mask = None
         if rights.lower().startswith("0x"):
             try:
@@ -117,7 +128,8 @@ def dacl_aces(sddl: str, domain_sid: str | None = None) -> list[Ace]:
             names: tuple[str, ...] = ()
         else:
             names = tuple(rights[i : i + 2] for i in range(0, len(rights), 2))
-        aces.append(Ace(kind, names, mask, resolve_sid(sid, domain_sid)))
+        pairs = tuple(flags[i : i + 2] for i in range(0, len(flags), 2))
+        aces.append(Ace(kind, names, mask, resolve_sid(sid, domain_sid), pairs))
     return aces
 
 
@@ -134,3 +146,41 @@ def allowed_sids(sddl: str, domain_sid: str | None = None) -> list[str]:
         if uses and ace.sid not in out:
             out.append(ace.sid)
     return out
+
+
+def _right_names(ace: Ace) -> tuple[str, ...]:
+    """An ACE's rights as names: the generic bits of a mask named, the rest kept as hex."""
+    if ace.mask is None:
+        return ace.rights
+    names = tuple(name for name, bit in _GENERIC.items() if ace.mask & bit)
+    rest = ace.mask & ~sum(_GENERIC.values())
+    return (*names, f"0x{rest:X}") if rest else names
+
+
+def grants(sddl: str, domain_sid: str | None = None) -> list[Grant]:
+    """Every SID an allow ACE gives any right (read included), with those rights.
+
+    The DACL is walked in order as AccessCheck does for a token holding only that SID: a
+    deny ACE for the SID withholds the rights it names from the allow ACEs after it (GA
+    withholds all). Inherit-only ACEs do not apply to the object itself and are skipped.
+    """
+    granted: dict[str, list[str]] = {}
+    denied: dict[str, set[str]] = {}
+    for ace in dacl_aces(sddl, domain_sid):
+        if "IO" in ace.flags:
+            continue
+        names = _right_names(ace)
+        if ace.kind == "D":
+            denied.setdefault(ace.sid, set()).update(names)
+        elif ace.kind in ("A", "XA", "OA"):
+            withheld = denied.get(ace.sid, set())
+            if "GA" in withheld:
+                continue
+            rights = granted.setdefault(ace.sid, [])
+            rights.extend(r for r in names if r not in withheld and r not in rights)
+    return [Grant(sid, tuple(sorted(r, key=_generic_first))) for sid, r in granted.items() if r]
+
+
+def _generic_first(right: str) -> int:
+    order = list(_GENERIC)
+    return order.index(right) if right in order else len(order)

@@ -243,10 +243,19 @@ class CollectorResponder:
         }
 
     def _ssh(self) -> dict[str, Any]:
+        """The profile's sshd_config lines as the file's text, saved by Notepad (CRLF)."""
         path = "C:\\ProgramData\\ssh\\sshd_config"
         if self.profile.sshd_config is None:
             return {"present": False, "path": path}
-        return {"present": True, "path": path, "lines": list(self.profile.sshd_config)}
+        return {
+            "present": True,
+            "path": path,
+            "files": [
+                {"path": path, "text": "".join(f"{x}\r\n" for x in self.profile.sshd_config)}
+            ],
+            "includes": {},
+            "administrators_authorized_keys": {"present": False, "sddl": None},
+        }
 
     def _sessions(self) -> list[Any]:
         return [*default_answers()["session_configurations"], *self.profile.session_configurations]

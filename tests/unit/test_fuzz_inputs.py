@@ -545,8 +545,8 @@ VALID_SECTIONS = {
     "certificates": {"host_name": "h", "dns_suffix": "x", "certificates": [WINDOWS_CERTIFICATE]},
     "rdp": {"configured_hash": {"present": False}, "reported": {"hash": "ab", "hash_type": 1}},
     "iis": {"sites": [{"name": "s"}]},
-    "ssh": {"present": True, "path": "p", "lines": ["PasswordAuthentication no"]},
-    "session_configurations": [{"name": "n", "sddl": "O:NSG:BAD:P(A;;GA;;;BA)"}],
+    "ssh": {"present": True, "path": "p", "files": [{"path": "p", "text": "PasswordAuthentication no"}]},
+    "session_configurations": [{"Name": "n", "SecurityDescriptorSddl": "O:NSG:BAD:P(A;;GA;;;BA)"}],
     "winhttp_proxy": {"present": False},
     "firewall_rules": [{"id": "x", "enabled": True}],
 }

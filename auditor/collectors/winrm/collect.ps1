@@ -159,17 +159,61 @@ Invoke-Section 'rdp' {
 }
 Invoke-Section 'iis' { @{ sites = @(Get-IisSites) } }
 Invoke-Section 'ssh' {
-    $path = Join-Path $env:ProgramData 'ssh\sshd_config'
-    if (-not (Test-Path -LiteralPath $path)) { return @{ present = $false; path = $path } }
-    @{ present = $true; path = $path; lines = @(Get-Content -LiteralPath $path) }
+    # sshd_config and the files its Include lines name, as text: Python reads them as sshd does.
+    # Only the Include arguments are found here, because globs must be expanded on the host:
+    # relative to %ProgramData%\ssh as sshd does, sorted and matched in Python.
+    $directory = Join-Path $env:ProgramData 'ssh'
+    $path = Join-Path $directory 'sshd_config'
+    if (-not (Test-Path -LiteralPath $path -PathType Leaf)) { return @{ present = $false; path = $path } }
+    $files = @()
+    $includes = @{}
+    $pending = New-Object System.Collections.Queue
+    $pending.Enqueue($path)
+    while ($pending.Count -gt 0) {
+        $file = [string]$pending.Dequeue()
+        if (@($files | Where-Object { $_.path -eq $file }).Count -gt 0) { continue }
+        if ($files.Count -ge 16) { throw "sshd_config with its Include files is more than 16 files" }
+        if ((Get-Item -LiteralPath $file -Force).Length -gt 262144) { throw "$file is larger than 256 KiB" }
+        $text = [System.IO.File]::ReadAllText($file)
+        $files += @{ path = $file; text = $text }
+        foreach ($line in ($text -split "`n")) {
+            if ($line -notmatch '^\s*Include(\s*=\s*|\s+)(.*)$') { continue }
+            foreach ($token in [regex]::Matches($Matches[2], '"([^"]*)"|([^\s"]+)')) {
+                $pattern = $token.Groups[1].Value + $token.Groups[2].Value
+                if ($token.Groups[2].Value.StartsWith('#')) { break }
+                if ($pattern.StartsWith('~') -or $includes.ContainsKey($pattern)) { continue }
+                $full = $pattern -replace '^/(?=[A-Za-z]:)', ''
+                if ($full -notmatch '^([A-Za-z]:|[\\/])') { $full = Join-Path $directory $full }
+                $found = @()
+                if (Test-Path -Path $full) {
+                    $found = @(Get-Item -Path $full -Force | Where-Object { -not $_.PSIsContainer } | ForEach-Object { $_.FullName })
+                }
+                $includes[$pattern] = $found
+                foreach ($match in $found) { $pending.Enqueue($match) }
+            }
+        }
+    }
+    $keys = Join-Path $directory 'administrators_authorized_keys'
+    $keyFile = @{ present = $false; sddl = $null }
+    if (Test-Path -LiteralPath $keys -PathType Leaf) { $keyFile = @{ present = $true; sddl = (Get-Acl -LiteralPath $keys).Sddl } }
+    @{ present = $true; path = $path; files = $files; includes = $includes; administrators_authorized_keys = $keyFile }
 }
 Invoke-Section 'session_configurations' {
+    # Every property as Windows has it, read through PSObject: properties such as LanguageMode,
+    # SessionType or RunAsVirtualAccount exist only on some endpoints, and StrictMode throws on
+    # a missing one. Values go as text (the plug-in XML's), booleans, lists of text or null.
     @(Get-PSSessionConfiguration | ForEach-Object {
-        @{
-            name = $_.Name; enabled = [bool]$_.Enabled; permission = [string]$_.Permission
-            sddl = [string]$_.SecurityDescriptorSddl; run_as_virtual_account = [bool]$_.RunAsVirtualAccount
-            session_type = [string]$_.SessionType; language_mode = [string]$_.LanguageMode
+        $properties = @{}
+        foreach ($property in $_.PSObject.Properties) {
+            $value = $property.Value
+            if ($null -ne $value -and $value -isnot [bool]) {
+                if ($value -is [System.Collections.IEnumerable] -and $value -isnot [string]) {
+                    $value = @($value | ForEach-Object { [string]$_ })
+                } else { $value = [string]$value }
+            }
+            $properties[$property.Name] = $value
         }
+        $properties
     })
 }
 Invoke-Section 'winhttp_proxy' {

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from auditor.collectors import sshd_config
 from auditor.collectors.certificate import Certificate, CertificateError
 from auditor.collectors.sddl import SddlError, allowed_sids
 from auditor.collectors.winrm.request import CONTRACT_VERSION, SECTION_FACTS
@@ -51,27 +52,43 @@ def _roles(os_info: Mapping[str, Any], services: Mapping[str, Any] | None) -> li
     return found
 
 
-def _sshd(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """PasswordAuthentication defaults to yes in OpenSSH: absent means on."""
+def _sshd(raw: Mapping[str, Any]) -> dict[str, Any] | Unavailable:
+    """sshd_config as sshd reads it (first value wins, Include inlined); PasswordAuthentication
+    defaults to yes in OpenSSH, so an unset global value is None and means on."""
+    path = str(raw.get("path", ""))
     if not raw.get("present"):
-        return {
-            "present": False,
-            "path": str(raw.get("path", "")),
-            "password_authentication": None,
-            "powershell_subsystem": False,
-        }
-    password, subsystem = True, False
-    for line in raw.get("lines", []):
-        words = str(line).split("#", 1)[0].split()
-        if len(words) >= 2 and words[0].lower() == "passwordauthentication":
-            password = words[1].lower() == "yes"
-        if len(words) >= 3 and words[0].lower() == "subsystem" and words[1].lower() == "powershell":
-            subsystem = True
+        return {"present": False, "path": path}
+    texts = {str(f["path"]): str(f["text"]) for f in raw["files"]}
+    includes = {str(k): [str(p) for p in v] for k, v in dict(raw.get("includes") or {}).items()}
+    try:
+        config = sshd_config.parse(path, texts, includes)
+        password = config.first("passwordauthentication")
+        global_password = sshd_config.flag(password) if password else None
+        blocks = [
+            {
+                "criteria": block.criteria,
+                "password_authentication": sshd_config.flag(d),
+                "where": d.where,
+            }
+            for block, d in config.first_in_blocks("passwordauthentication")
+        ]
+    except sshd_config.SshdConfigError as exc:
+        return Unavailable(Reason.COLLECTOR_ERROR, f"sshd_config: {exc}")
+    keys = raw.get("administrators_authorized_keys") or {}
     return {
         "present": True,
-        "path": str(raw.get("path", "")),
-        "password_authentication": password,
-        "powershell_subsystem": subsystem,
+        "path": path,
+        "password_authentication": global_password,
+        "password_authentication_match_blocks": blocks,
+        # sshd compares subsystem names with strcmp, and PowerShell asks for "powershell"
+        "powershell_subsystem": any(
+            d.args[:1] == ("powershell",) for d in config.anywhere("subsystem")
+        ),
+        "files": config.files,
+        "administrators_authorized_keys": {
+            "present": bool(keys.get("present")),
+            "sddl": str(keys["sddl"]) if keys.get("sddl") else None,
+        },
     }
 
 
@@ -165,25 +182,59 @@ def _rdp_certificate(a: Answer) -> dict[str, Fact]:
     }
 
 
+def _property(properties: Mapping[str, Any], name: str) -> Any:
+    """A session configuration's property by name, as PowerShell finds it (without case)."""
+    return next((v for k, v in properties.items() if k.lower() == name.lower()), None)
+
+
+def _truth(value: Any, absent: bool) -> bool:
+    """The plug-in XML's booleans arrive as text ("true", "False"), or as PowerShell bools."""
+    if value is None or value == "":
+        return absent
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("true", "false", "1", "0"):
+        raise CollectorResponseError(f"{value!r} is not a boolean")
+    return text in ("true", "1")
+
+
+# What LanguageMode an endpoint has when its configuration sets none (New-PSSessionConfiguration
+# File: the default follows SessionType); endpoints without a .pssc file have no SessionType.
+_LANGUAGE_BY_SESSION_TYPE = {"restrictedremoteserver": "NoLanguage", "empty": "NoLanguage"}
+
+
 def _session_configurations(raw: list[Any]) -> list[dict[str, Any]]:
+    """Get-PSSessionConfiguration's raw properties; absent ones take WinRM's and PowerShell's
+    defaults (Enabled true, RunAsVirtualAccount false, SessionType Default, LanguageMode by
+    SessionType). Without SecurityDescriptorSddl the endpoint is governed by RootSDDL."""
     out = []
-    for item in raw:
-        sddl = str(item.get("sddl", ""))
+    for properties in raw:
+        if _property(properties, "Name") is None:
+            raise CollectorResponseError("a session configuration has no Name")
+        name = str(_property(properties, "Name"))
+        sddl = str(_property(properties, "SecurityDescriptorSddl") or "")
+        session_type = str(_property(properties, "SessionType") or "Default")
         try:
-            sids = allowed_sids(sddl)
-        except SddlError as exc:
-            raise CollectorResponseError(
-                f"session configuration {item.get('name')}: {exc}"
-            ) from None
+            sids = allowed_sids(sddl) if sddl else []
+            enabled = _truth(_property(properties, "Enabled"), absent=True)
+            virtual = _truth(_property(properties, "RunAsVirtualAccount"), absent=False)
+        except (SddlError, CollectorResponseError) as exc:
+            raise CollectorResponseError(f"session configuration {name}: {exc}") from None
         out.append(
             {
-                "name": str(item.get("name", "")),
-                "enabled": bool(item.get("enabled")),
-                "permission": str(item.get("permission", "")),
+                "name": name,
+                "enabled": enabled,
+                "permission": str(_property(properties, "Permission") or ""),
+                "sddl": sddl,
+                "uses_root_sddl": not sddl,
                 "allowed_sids": sids,
-                "run_as_virtual_account": bool(item.get("run_as_virtual_account")),
-                "session_type": str(item.get("session_type", "")),
-                "language_mode": str(item.get("language_mode", "")),
+                "run_as_virtual_account": virtual,
+                "session_type": session_type,
+                "language_mode": str(
+                    _property(properties, "LanguageMode")
+                    or _LANGUAGE_BY_SESSION_TYPE.get(session_type.lower(), "FullLanguage")
+                ),
             }
         )
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
-from auditor.collectors.sddl import SddlError, allowed_sids
+from auditor.collectors.sddl import SddlError, grants
 from auditor.facts.model import Available, Fact, Reason, Source, Unavailable
 from auditor.facts.schema import Gatherer, gathered_by
 
@@ -86,8 +86,9 @@ def parse_config(body: ET.Element) -> dict[str, Fact]:
     else:
         sddl = (sddl_element.text or "").strip()
         try:
+            given = [{"sid": g.sid, "rights": list(g.rights)} for g in grants(sddl)]
             facts["winrm.service.root_sddl"] = Available(
-                {"sddl": sddl, "allow_sids": allowed_sids(sddl)}, _source(sddl_element)
+                {"sddl": sddl, "grants": given}, _source(sddl_element)
             )
         except SddlError as exc:
             facts["winrm.service.root_sddl"] = Unavailable(

@@ -264,23 +264,23 @@ def _web_host() -> dict[str, Any]:
         },
         "session_configurations": [
             {
-                "name": f"Helpdesk {SCRIPT} {UNICODE}",
-                "enabled": True,
-                "permission": f"HOSTILE\\Domain Users AccessAllowed {IMG}",
-                "sddl": "O:NSG:BAD:P(A;;GA;;;BA)(A;;GX;;;DU)S:P(AU;FA;GA;;;WD)(AU;SA;GXGW;;;WD)",
-                "run_as_virtual_account": True,
-                "session_type": "Default",
-                "language_mode": "FullLanguage",
+                "Name": f"Helpdesk {SCRIPT} {UNICODE}",
+                "Enabled": "True",
+                "Permission": f"HOSTILE\\Domain Users AccessAllowed {IMG}",
+                "SecurityDescriptorSddl": "O:NSG:BAD:P(A;;GA;;;BA)(A;;GX;;;DU)S:P(AU;FA;GA;;;WD)(AU;SA;GXGW;;;WD)",
+                "RunAsVirtualAccount": "True",
+                "SessionType": "Default",
+                "LanguageMode": "FullLanguage",
             },
             *(
                 {
-                    "name": name,
-                    "enabled": True,
-                    "permission": MARKDOWN,
-                    "sddl": "O:NSG:BAD:P(A;;GA;;;BA)(A;;GX;;;AU)",
-                    "run_as_virtual_account": False,
-                    "session_type": "Default",
-                    "language_mode": "FullLanguage",
+                    "Name": name,
+                    "Enabled": "True",
+                    "Permission": MARKDOWN,
+                    "SecurityDescriptorSddl": "O:NSG:BAD:P(A;;GA;;;BA)(A;;GX;;;AU)",
+                    "RunAsVirtualAccount": "False",
+                    "SessionType": "Default",
+                    "LanguageMode": "FullLanguage",
                 }
                 for name in (*FORMULA_NAMES, f"Ops {TERMINAL}")
             ),

@@ -139,7 +139,12 @@ def test_collector_answers_match_the_profiles(
     )
     jump = docs["jump01"].facts
     assert isinstance(jump["ssh.sshd_config"], Available)
-    assert jump["ssh.sshd_config"].value["password_authentication"] is True
+    ssh = jump["ssh.sshd_config"].value  # refused globally, turned on by a Match block
+    assert ssh["password_authentication"] is False
+    assert [
+        (b["criteria"], b["password_authentication"])
+        for b in ssh["password_authentication_match_blocks"]
+    ] == [("Address 192.168.0.0/16", True)]
     assert isinstance(jump["winrm.client.trusted_hosts"], Available)
     assert jump["winrm.client.trusted_hosts"].value == "*"
     fs = docs["fs01"].facts

@@ -179,7 +179,7 @@ def test_the_lab_answers_every_section_with_what_its_parser_reads(material: Host
 
 def test_the_lab_s_default_answers_are_for_script_sections() -> None:
     assert set(default_answers()) <= set(SECTION_FACTS)
-    assert default_answers()["session_configurations"][0]["name"] == "microsoft.powershell"
+    assert default_answers()["session_configurations"][0]["Name"] == "microsoft.powershell"
 
 
 def test_a_profile_answers_a_section_verbatim_and_unknown_sections_are_refused(
@@ -188,7 +188,9 @@ def test_a_profile_answers_a_section_verbatim_and_unknown_sections_are_refused(
     answer = {
         "present": True,
         "path": "D:\\ssh\\sshd_config",
-        "lines": ["PasswordAuthentication no"],
+        "files": [{"path": "D:\\ssh\\sshd_config", "text": "PasswordAuthentication no\n"}],
+        "includes": {},
+        "administrators_authorized_keys": {"present": False, "sddl": None},
     }
     host = _host(
         {

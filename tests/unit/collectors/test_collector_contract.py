@@ -92,7 +92,14 @@ def test_response_maps_to_facts() -> None:
             "ok": {
                 "present": True,
                 "path": "C:\\ProgramData\\ssh\\sshd_config",
-                "lines": ["# PasswordAuthentication no", "Subsystem powershell c:/pwsh.exe -sshs"],
+                "files": [
+                    {
+                        "path": "C:\\ProgramData\\ssh\\sshd_config",
+                        "text": "# PasswordAuthentication no\r\nSubsystem powershell c:/pwsh.exe -sshs\r\n",
+                    }
+                ],
+                "includes": {},
+                "administrators_authorized_keys": {"present": False, "sddl": None},
             }
         },
         winhttp_proxy={
@@ -106,9 +113,9 @@ def test_response_maps_to_facts() -> None:
         session_configurations={
             "ok": [
                 {
-                    "name": "microsoft.powershell",
-                    "enabled": True,
-                    "sddl": "O:NSG:BAD:P(A;;GA;;;BA)(A;;GA;;;RM)S:P(AU;FA;GA;;;WD)",
+                    "Name": "microsoft.powershell",
+                    "Enabled": "true",
+                    "SecurityDescriptorSddl": "O:NSG:BAD:P(A;;GA;;;BA)(A;;GA;;;RM)S:P(AU;FA;GA;;;WD)",
                 }
             ]
         },
@@ -122,7 +129,7 @@ def test_response_maps_to_facts() -> None:
     )  # type: ignore[union-attr]
     ssh = facts["ssh.sshd_config"]
     assert isinstance(ssh, Available)
-    assert ssh.value["password_authentication"] is True  # commented out: OpenSSH's default (yes)
+    assert ssh.value["password_authentication"] is None  # only commented out: unset, so "yes"
     assert ssh.value["powershell_subsystem"] is True
     proxy = facts["winhttp.proxy"]
     assert isinstance(proxy, Available)

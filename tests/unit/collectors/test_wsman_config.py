@@ -44,7 +44,10 @@ def test_real_windows_config_answer() -> None:
     assert values["winrm.service.ipv4_filter"] == "*"
     assert values["winrm.service.root_sddl"] == {
         "sddl": "O:NSG:BAD:P(A;;GA;;;BA)(A;;GR;;;IU)S:P(AU;FA;GA;;;WD)(AU;SA;GXGW;;;WD)",
-        "allow_sids": ["S-1-5-32-544"],
+        "grants": [
+            {"sid": "S-1-5-32-544", "rights": ["GA"]},
+            {"sid": "S-1-5-4", "rights": ["GR"]},  # INTERACTIVE may read: Windows' default
+        ],
     }
     assert all(v.source is Source.LOCAL for v in facts.values() if isinstance(v, Available))
 
