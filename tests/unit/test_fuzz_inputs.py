@@ -34,7 +34,7 @@ from auditor.collectors.ldap.domain import NamingContexts
 from auditor.collectors.winrm import client as winrm_client
 from auditor.collectors.winrm.client import CollectionFailed, HostCollection, WinRMCollector
 from auditor.collectors.winrm.offline import load_any
-from auditor.collectors.winrm.request import SECTION_FACTS
+from auditor.collectors.winrm.request import ANSWERED_FACTS, SECTION_FACTS
 from auditor.collectors.winrm.response import CollectorResponseError, parse_response
 from auditor.collectors.winrm.wsman_config import CONFIG_FACTS
 from auditor.credentials import Credentials, Secret
@@ -522,7 +522,7 @@ JSON_VALUES = st.recursive(
     ),
     max_leaves=10,
 )
-SECTION_NAMES = sorted(SECTION_FACTS)
+SECTION_NAMES = sorted(ANSWERED_FACTS)  # the offline-only sections too
 # fmt: off
 REASONS = st.sampled_from([r.value for r in Reason]) | st.text(max_size=5)
 SECTION_ANSWERS = st.one_of(
@@ -541,6 +541,13 @@ VALID_SECTIONS = {
     "session_configurations": [{"name": "n", "sddl": "O:NSG:BAD:P(A;;GA;;;BA)"}],
     "winhttp_proxy": {"present": False},
     "firewall_rules": [{"id": "x", "enabled": True}],
+    "credssp_delegation": {
+        "present": True,
+        "values": {"AllowFreshCredentials": {"present": True, "type": "REG_DWORD", "data": 1}},
+        "subkeys": {"AllowFreshCredentials": {"present": True, "values": {"1": {"present": True, "type": "REG_SZ", "data": "WSMAN/*"}}, "subkeys": {}}},
+    },
+    "winrm_config": {"xml": f'<cfg:Config xmlns:cfg="{CFG}"><cfg:Client><cfg:TrustedHosts>*</cfg:TrustedHosts></cfg:Client></cfg:Config>'},
+    "winrm_listeners": {"items": [f'<cfg:Listener xmlns:cfg="{CFG}/listener"><cfg:Transport>HTTP</cfg:Transport><cfg:Port>5985</cfg:Port><cfg:Enabled>true</cfg:Enabled></cfg:Listener>']},
 }
 REGISTRY_ENTRY = st.fixed_dictionaries({"present": JSON_VALUES, "type": JSON_VALUES, "data": JSON_VALUES})
 SCRIPT_DOCUMENTS = st.fixed_dictionaries({
@@ -562,7 +569,7 @@ def _parse(text: str) -> None:
         return
     assert_facts_are_facts(facts)
     assert_facts_are_facts(registry)
-    assert {f for n in SECTION_NAMES for f in SECTION_FACTS[n]} <= set(facts)
+    assert {f for n in SECTION_NAMES for f in ANSWERED_FACTS[n]} <= set(facts)
 
 
 @FUZZ

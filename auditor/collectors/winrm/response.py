@@ -12,8 +12,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from auditor.collectors.credssp import delegation
 from auditor.collectors.sddl import SddlError, allowed_sids
-from auditor.collectors.winrm.request import CONTRACT_VERSION, SECTION_FACTS
+from auditor.collectors.winrm.request import ANSWERED_FACTS, CONTRACT_VERSION
+from auditor.collectors.winrm.wsman_config import (
+    LISTENERS_FACT,
+    config_from_xml,
+    listeners_from_xml,
+)
 from auditor.facts.model import (
     Available,
     Fact,
@@ -154,7 +160,8 @@ def _os(a: Answer) -> dict[str, Any]:
     }
 
 
-# section -> its facts' values; every `script:SECTION` of host-facts-1.json has one
+# section -> its facts' values (a value, or a Fact when the parser knows its source or that
+# it is unavailable); every `script:SECTION` of host-facts-1.json has one
 # (tests/unit/collectors/test_collection_table.py).
 SECTION_PARSERS: dict[str, Callable[[Answer], dict[str, Any]]] = {
     "os": _os,
@@ -172,6 +179,12 @@ SECTION_PARSERS: dict[str, Callable[[Answer], dict[str, Any]]] = {
     "winhttp_proxy": lambda a: {"winhttp.proxy": _winhttp_proxy(a.value)},
     "services": lambda a: {"services": dict(a.value or {})},
     "firewall_rules": lambda a: {"firewall.rules": list(a.value or [])},
+    "credssp_delegation": lambda a: {"credssp.delegation": delegation(a.value)},
+    # offline only: the XML WS-Man returns online, read by the same parsers
+    "winrm_config": lambda a: config_from_xml(str(a.value["xml"])),
+    "winrm_listeners": lambda a: {
+        LISTENERS_FACT: listeners_from_xml([str(item) for item in a.value["items"]])
+    },
 }
 
 
@@ -244,12 +257,19 @@ def parse_response(
                     Reason.PROTOCOL_ERROR, f"the collector did not answer section {name}"
                 )
             )
-            for fact in SECTION_FACTS[name]:
+            for fact in ANSWERED_FACTS[name]:
                 facts[fact] = missing
     try:
         for name, answer in ok.items():
             found = SECTION_PARSERS[name](Answer(answer, ok, collected_at))
-            facts.update({fact: Available(value, Source.LOCAL) for fact, value in found.items()})
+            facts.update(
+                {
+                    fact: value
+                    if isinstance(value, Available | Unavailable)
+                    else Available(value, Source.LOCAL)
+                    for fact, value in found.items()
+                }
+            )
     except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as exc:
         raise CollectorResponseError(
             f"the collector's answer has an unexpected shape: {exc!r}"
