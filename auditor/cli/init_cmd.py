@@ -44,4 +44,6 @@ def script(
     > HOST.json; then here: auditor scan facts HOST.json.
     """
     _write(output, collector_script(), force)
-    _write(output.with_suffix(".request.json"), request_json(wanted_by(load_pack())), force)
+    # Offline, the script also reads what WS-Man reads online: WinRM's configuration.
+    request = request_json(wanted_by(load_pack()), offline=True)
+    _write(output.with_suffix(".request.json"), request, force)

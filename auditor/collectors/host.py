@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from auditor.clock import utc_now
-from auditor.collectors.probes.collector import Probes
-from auditor.collectors.protocol import HostCollector, HostTarget, Wanted
+from auditor.collectors.probes.collector import Probes, ReportedPortProbes
+from auditor.collectors.protocol import Collected, HostCollector, HostTarget, Wanted
 from auditor.collectors.winrm.client import WinRMSettings
 from auditor.collectors.winrm.collector import WinRMHostCollector
 from auditor.credentials import Credentials
@@ -37,9 +37,13 @@ def host_collectors(
     settings: HostScanSettings, credentials: Credentials | None
 ) -> list[HostCollector]:
     """The collectors every host goes through, in order: the probes (unless turned off), then
-    WinRM, which chooses its transport from what they found."""
-    probes = [Probes(settings.probe_timeout, settings.winrm.ca_bundle)] if settings.probes else []
-    return [*probes, WinRMHostCollector(settings.winrm, settings.transport, credentials)]
+    WinRM, which chooses its transport from what they found, then the probes again on the
+    ports WinRM found the host's listeners on, where they differ."""
+    winrm = WinRMHostCollector(settings.winrm, settings.transport, credentials)
+    if not settings.probes:
+        return [winrm]
+    timeout, ca_bundle = settings.probe_timeout, settings.winrm.ca_bundle
+    return [Probes(timeout, ca_bundle), winrm, ReportedPortProbes(timeout, ca_bundle)]
 
 
 def collect_host(
@@ -54,8 +58,11 @@ def collect_host(
     registry: dict[str, Fact] = {}
     info: dict[str, Any] = {}
     failure: Unavailable | None = None
+    if settings.probes:
+        wanted = wanted.adding(ReportedPortProbes.READS)
     for collector in host_collectors(settings, credentials):
-        collected = collector.collect(target, wanted, dict(facts))
+        gathered = Collected(dict(facts), dict(registry), dict(info), failure)
+        collected = collector.collect(target, wanted, gathered)
         facts.update(collected.facts)
         registry.update(collected.registry)
         info.update(collected.info)

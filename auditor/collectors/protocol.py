@@ -29,6 +29,10 @@ class Wanted:
         paths = {normalise_registry_path(p) for p in registry}
         return cls(frozenset(facts), tuple(sorted(paths, key=str.lower)))
 
+    def adding(self, registry: Iterable[str]) -> Wanted:
+        """These values too: what a collector itself reads from the host's answer."""
+        return Wanted.of(self.facts, (*self.registry, *registry))
+
 
 @dataclass(frozen=True)
 class Collected:
@@ -41,10 +45,9 @@ class Collected:
 
 
 class HostCollector(Protocol):
-    """One way of gathering host facts. Collectors run in order, and each is shown the facts
-    gathered before it (WinRM chooses its transport from the probes'). A fact it could not
-    gather is an Unavailable with the reason, never left out."""
+    """One way of gathering host facts. Collectors run in order, and each is shown what was
+    gathered before it (WinRM chooses its transport from the probes' facts; the probes of the
+    host's own ports read its listeners and registry). A fact it could not gather is an
+    Unavailable with the reason, never left out."""
 
-    def collect(
-        self, target: HostTarget, wanted: Wanted, gathered: Mapping[str, Fact]
-    ) -> Collected: ...
+    def collect(self, target: HostTarget, wanted: Wanted, gathered: Collected) -> Collected: ...

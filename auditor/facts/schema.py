@@ -113,6 +113,24 @@ def gathered_by(gatherer: Gatherer) -> frozenset[str]:
     return frozenset(f for f, by in host_collection().items() if by.gatherer is gatherer)
 
 
+# What an offline request (`auditor collector-script`) asks collect.ps1 for in place of each
+# WS-Man read: the same winrm/config and listener XML, read on the host. Online, WS-Man reads it.
+OFFLINE_SECTIONS = {
+    Gatherer.WSMAN_CONFIG: "winrm_config",
+    Gatherer.WSMAN_LISTENERS: "winrm_listeners",
+}
+
+
+def offline_sections() -> Mapping[str, tuple[str, ...]]:
+    """collect.ps1's offline-only sections and the WS-Man facts each gathers, schema order."""
+    return MappingProxyType(
+        {
+            section: tuple(f for f, by in host_collection().items() if by.gatherer is gatherer)
+            for gatherer, section in OFFLINE_SECTIONS.items()
+        }
+    )
+
+
 @cache
 def script_sections() -> Mapping[str, tuple[str, ...]]:
     """collect.ps1's sections and the facts each gathers, in the schema's order."""

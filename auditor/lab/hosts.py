@@ -28,6 +28,8 @@ _CLIENT_AUTH = ("basic", "digest", "kerberos", "negotiate", "certificate", "cred
 class WinRMProfile:
     http: bool = True
     https: bool = True
+    http_port: int = 5985  # the listeners' ports (winrm enumerate winrm/config/listener)
+    https_port: int = 5986
     certificate: CertKind = CertKind.VALID
     tls_min_version: str = "TLSv1.2"
     service: Mapping[str, Any] = field(default_factory=dict)  # basic, allow_unencrypted, ...
@@ -38,6 +40,7 @@ class WinRMProfile:
 @dataclass(frozen=True)
 class RDPProfile:
     enabled: bool = True
+    port: int = 3389  # RDP-Tcp's PortNumber, where the listener binds
     accepted: frozenset[str] = frozenset({"hybrid", "hybrid_ex"})  # Windows' default: NLA
     certificate: CertKind = CertKind.SELF_SIGNED  # Windows' default RDP certificate
     tls_min_version: str = "TLSv1.2"
@@ -84,13 +87,30 @@ def _cert_kind(node: Node, default: CertKind) -> CertKind:
     return default if kind is None else CertKind(kind)
 
 
+def _port(node: Node, default: int) -> int:
+    port = node.integer(1, 65535)
+    return default if port is None else port
+
+
 def _tls(node: Node) -> str:
     return node.choice(_TLS) or "TLSv1.2"
 
 
 def _winrm(node: Node) -> WinRMProfile:
     raw = node.mapping(nothing=True) or {}
-    node.keys({"http", "https", "certificate", "tls_min_version", "service", "client", "policy"})
+    node.keys(
+        {
+            "http",
+            "https",
+            "http_port",
+            "https_port",
+            "certificate",
+            "tls_min_version",
+            "service",
+            "client",
+            "policy",
+        }
+    )
     service = node["service"].mapping(nothing=True) or {}
     client = node["client"].mapping(nothing=True) or {}
     node["service"].keys({*_SERVICE_AUTH, "cbt_hardening_level", "allow_unencrypted", "root_sddl"})
@@ -102,6 +122,8 @@ def _winrm(node: Node) -> WinRMProfile:
     return WinRMProfile(
         http=bool(raw.get("http", True)),
         https=bool(raw.get("https", True)),
+        http_port=_port(node["http_port"], WinRMProfile.http_port),
+        https_port=_port(node["https_port"], WinRMProfile.https_port),
         certificate=_cert_kind(node["certificate"], CertKind.VALID),
         tls_min_version=_tls(node["tls_min_version"]),
         service=dict(service),
@@ -112,13 +134,14 @@ def _winrm(node: Node) -> WinRMProfile:
 
 def _rdp(node: Node) -> RDPProfile:
     raw = node.mapping(nothing=True) or {}
-    node.keys({"enabled", "accepted", "certificate", "tls_min_version"})
+    node.keys({"enabled", "port", "accepted", "certificate", "tls_min_version"})
     accepted = raw.get("accepted", ["hybrid", "hybrid_ex"])
     if not isinstance(accepted, list) or not set(map(str, accepted)) <= _PROTOCOLS:
         node["accepted"].fail(f"must list protocols among {', '.join(sorted(_PROTOCOLS))}")
         accepted = ["hybrid", "hybrid_ex"]
     return RDPProfile(
         enabled=bool(raw.get("enabled", True)),
+        port=_port(node["port"], RDPProfile.port),
         accepted=frozenset(accepted),
         certificate=_cert_kind(node["certificate"], CertKind.SELF_SIGNED),
         tls_min_version=_tls(node["tls_min_version"]),

@@ -19,10 +19,14 @@ from functools import cache
 from typing import Any
 
 from auditor.collectors.winrm.request import collector_script
-from auditor.facts.model import registry_key
+from auditor.facts.model import normalise_registry_path, registry_key
+from auditor.facts.schema import OFFLINE_SECTIONS, Gatherer
 from auditor.lab.hosts import HostProfile
 from auditor.lab.pki import CertKind, IssuedCert
+from auditor.lab.winrm import configxml
+from auditor.lab.winrm.config import WinRMHostConfig
 from auditor.lab.winrm.pipeline import PipelineRequest, default_pipeline_handler
+from auditor.lab.winrm.soap import render
 from auditor.resources import package_path
 from auditor.yamlio import load_text
 
@@ -41,6 +45,7 @@ class HostMaterial:
 
 
 _TS = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Terminal Server"
+_CREDSSP = "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows\\CredentialsDelegation"
 _RDP_TCP = _TS + "\\WinStations\\RDP-Tcp"
 
 
@@ -54,8 +59,8 @@ def derived_registry(profile: HostProfile) -> dict[str, Any]:
             _RDP_TCP + "\\UserAuthentication": 0 if legacy else 1,
             _RDP_TCP + "\\SecurityLayer": 0 if "rdp" in rdp.accepted else 2,
             _RDP_TCP + "\\MinEncryptionLevel": 2,
-            _RDP_TCP + "\\PortNumber": 3389,
-            _TS + "\\Wds\\rdpwd\\Tds\\tcp\\PortNumber": 3389,
+            _RDP_TCP + "\\PortNumber": rdp.port,
+            _TS + "\\Wds\\rdpwd\\Tds\\tcp\\PortNumber": rdp.port,
         }
     return values
 
@@ -106,9 +111,12 @@ def _winhttp(proxy: Mapping[str, str] | None) -> dict[str, Any]:
 class CollectorResponder:
     """A pipeline handler: the collector script gets its JSON, anything else fails as on Windows."""
 
-    def __init__(self, profile: HostProfile, material: HostMaterial) -> None:
+    def __init__(
+        self, profile: HostProfile, material: HostMaterial, winrm: WinRMHostConfig | None = None
+    ) -> None:
         self.profile = profile
         self.material = material
+        self.winrm = winrm  # the host's WS-Man side, for an offline request's winrm_* sections
         self.script = collector_script()
 
     def __call__(self, request: PipelineRequest) -> Sequence[object]:
@@ -125,13 +133,12 @@ class CollectorResponder:
     def respond(self, request: Mapping[str, Any]) -> str:
         p = self.profile
         registry: dict[str, Any] = {}
-        # The profile's own values win over the ones derived from its listeners.
-        wanted = {registry_key(k): v for k, v in {**derived_registry(p), **p.registry}.items()}
+        wanted = self._registry()
         for path in request.get("registry", []):
             if "registry" in p.unreadable:
                 registry[path] = _denied(path)
             elif registry_key(path) in wanted:
-                registry[path] = _registry_entry(wanted[registry_key(path)])
+                registry[path] = _registry_entry(wanted[registry_key(path)][1])
             else:
                 registry[path] = {"present": False, "type": None, "data": None}
         derived = self._derived(request)
@@ -172,6 +179,52 @@ class CollectorResponder:
             "winhttp_proxy": lambda: _winhttp(p.winhttp_proxy),
             "services": lambda: self._services(request),
             "firewall_rules": lambda: self._firewall(request),
+            "credssp_delegation": lambda: self._key_values(_CREDSSP, 1),
+            **self._offline(),
+        }
+
+    def _registry(self) -> dict[str, tuple[str, Any]]:
+        """Every registry value the host has, by case-blind path, with the path as spelt: the
+        profile's own values win over the ones derived from its listeners."""
+        p = self.profile
+        return {
+            registry_key(k): (normalise_registry_path(k), v)
+            for k, v in {**derived_registry(p), **p.registry}.items()
+        }
+
+    def _key_values(self, key: str, depth: int) -> dict[str, Any]:
+        """A key's values and its subkeys', as collect.ps1's Get-RegistryKeyValues returns them."""
+        prefix = len(normalise_registry_path(key)) + 1
+        below = [
+            (path[prefix:].split("\\"), value)
+            for lowered, (path, value) in self._registry().items()
+            if lowered.startswith(registry_key(key) + "\\")
+        ]
+        if not below:
+            return {"present": False, "values": {}, "subkeys": {}}
+        subkeys = sorted({names[0] for names, _ in below if len(names) > 1}) if depth > 0 else []
+        return {
+            "present": True,
+            "values": {names[0]: _registry_entry(v) for names, v in below if len(names) == 1},
+            "subkeys": {name: self._key_values(f"{key}\\{name}", depth - 1) for name in subkeys},
+        }
+
+    def _offline(self) -> dict[str, Callable[[], Any]]:
+        """What collect.ps1 reads through the WS-Man scripting API for an offline request: the
+        same XML the lab's WS-Man service returns."""
+        config = self.winrm
+        if config is None:
+            return {}
+        return {
+            OFFLINE_SECTIONS[Gatherer.WSMAN_CONFIG]: lambda: {
+                "xml": render(configxml.whole_config(config))
+            },
+            OFFLINE_SECTIONS[Gatherer.WSMAN_LISTENERS]: lambda: {
+                "items": [
+                    render(configxml.listener_element(config, listener))
+                    for listener in config.effective_listeners
+                ]
+            },
         }
 
     def _os(self) -> dict[str, Any]:

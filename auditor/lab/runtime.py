@@ -7,7 +7,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,7 @@ def host_configs(
             rdp.append(
                 RDPListenerConfig(
                     host.address,
+                    port=host.rdp.port,
                     accepted=host.rdp.accepted,
                     cert_path=rdp_cert.cert_path,
                     key_path=rdp_cert.key_path,
@@ -152,11 +153,13 @@ def _winrm_config(
             if k in client
         }
     )
-    return WinRMHostConfig(
+    config = WinRMHostConfig(
         hostname=fqdn,
         address=host.address,
         users={account: password},
         administrators=frozenset({account}),
+        http_port=host.winrm.http_port,
+        https_port=host.winrm.https_port,
         http_listener=host.winrm.http,
         https_listener=https is not None,
         tls_cert=https.cert_path if https else None,
@@ -168,8 +171,9 @@ def _winrm_config(
         policy_settings=frozenset(host.winrm.policy),
         faults=Faults(**host.faults),
         os_version=host.os_version,
-        pipeline_handler=CollectorResponder(host, material),
     )
+    # The collector script's answers, offline ones included (they carry this WS-Man side).
+    return replace(config, pipeline_handler=CollectorResponder(host, material, config))
 
 
 async def serve(

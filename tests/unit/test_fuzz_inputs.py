@@ -34,7 +34,7 @@ from auditor.collectors.ldap.domain import NamingContexts
 from auditor.collectors.winrm import client as winrm_client
 from auditor.collectors.winrm.client import CollectionFailed, HostCollection, WinRMCollector
 from auditor.collectors.winrm.offline import load_any
-from auditor.collectors.winrm.request import SECTION_FACTS
+from auditor.collectors.winrm.request import ANSWERED_FACTS, SECTION_FACTS
 from auditor.collectors.winrm.response import CollectorResponseError, parse_response
 from auditor.collectors.winrm.wsman_config import CONFIG_FACTS
 from auditor.credentials import Credentials, Secret
@@ -522,7 +522,7 @@ JSON_VALUES = st.recursive(
     ),
     max_leaves=10,
 )
-SECTION_NAMES = sorted(SECTION_FACTS)
+SECTION_NAMES = sorted(ANSWERED_FACTS)  # the offline-only sections too
 # A certificate Windows made (tests/data/windows/certificates/README.md): PEM's body is its DER.
 _PEM = Path(__file__).parent.parent / "data/windows/certificates/server2016-ecdsa-sha256.pem"
 WINDOWS_CERTIFICATE = {
@@ -549,6 +549,13 @@ VALID_SECTIONS = {
     "session_configurations": [{"Name": "n", "SecurityDescriptorSddl": "O:NSG:BAD:P(A;;GA;;;BA)"}],
     "winhttp_proxy": {"present": False},
     "firewall_rules": [{"id": "x", "enabled": True}],
+    "credssp_delegation": {
+        "present": True,
+        "values": {"AllowFreshCredentials": {"present": True, "type": "REG_DWORD", "data": 1}},
+        "subkeys": {"AllowFreshCredentials": {"present": True, "values": {"1": {"present": True, "type": "REG_SZ", "data": "WSMAN/*"}}, "subkeys": {}}},
+    },
+    "winrm_config": {"xml": f'<cfg:Config xmlns:cfg="{CFG}"><cfg:Client><cfg:TrustedHosts>*</cfg:TrustedHosts></cfg:Client></cfg:Config>'},
+    "winrm_listeners": {"items": [f'<cfg:Listener xmlns:cfg="{CFG}/listener"><cfg:Transport>HTTP</cfg:Transport><cfg:Port>5985</cfg:Port><cfg:Enabled>true</cfg:Enabled></cfg:Listener>']},
 }
 REGISTRY_ENTRY = st.fixed_dictionaries({"present": JSON_VALUES, "type": JSON_VALUES, "data": JSON_VALUES})
 SCRIPT_DOCUMENTS = st.fixed_dictionaries({
@@ -570,7 +577,7 @@ def _parse(text: str) -> None:
         return
     assert_facts_are_facts(facts)
     assert_facts_are_facts(registry)
-    assert {f for n in SECTION_NAMES for f in SECTION_FACTS[n]} <= set(facts)
+    assert {f for n in SECTION_NAMES for f in ANSWERED_FACTS[n]} <= set(facts)
 
 
 @FUZZ

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from auditor.collectors.winrm.request import collector_script
 from auditor.facts.io import MAX_NAME_LENGTH
 from auditor.lab.definition import load_definition
 from auditor.lab.responder import CollectorResponder, HostMaterial
@@ -101,3 +102,11 @@ def test_a_huge_host_name_in_collector_output_is_refused_without_echoing_it(
         f"a DNS name has at most {MAX_NAME_LENGTH}\n"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_the_collector_script_s_request_is_an_offline_one(tmp_path: Path) -> None:
+    """Run by hand on a host, the script reads what WS-Man reads online as well."""
+    assert auditor("collector-script", "-o", "collect.ps1", cwd=tmp_path).returncode == 0
+    request = json.loads((tmp_path / "collect.request.json").read_text())
+    assert request["sections"][-2:] == ["winrm_config", "winrm_listeners"]
+    assert (tmp_path / "collect.ps1").read_text() == collector_script()

@@ -219,6 +219,39 @@ Invoke-Section 'session_configurations' {
 Invoke-Section 'winhttp_proxy' {
     Get-RegistryEntry 'HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\Connections\WinHttpSettings'
 }
+
+function Get-RegistryKeyValues([string]$Path, [int]$Depth) {
+    # Every value of a key, each as Get-RegistryEntry reads it, and its subkeys' down to $Depth.
+    $key = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey(($Path -split '\\', 2)[1], $false)
+    if ($null -eq $key) { return @{ present = $false; values = @{}; subkeys = @{} } }
+    try {
+        $values = @{}
+        foreach ($name in @($key.GetValueNames())) { $values[$name] = Get-RegistryEntry ($Path + '\' + $name) }
+        $subkeys = @{}
+        if ($Depth -gt 0) {
+            foreach ($name in @($key.GetSubKeyNames())) { $subkeys[$name] = Get-RegistryKeyValues ($Path + '\' + $name) ($Depth - 1) }
+        }
+        @{ present = $true; values = $values; subkeys = $subkeys }
+    }
+    finally { $key.Close() }
+}
+Invoke-Section 'credssp_delegation' {
+    Get-RegistryKeyValues 'HKLM\SOFTWARE\Policies\Microsoft\Windows\CredentialsDelegation' 1
+}
+# Offline requests only (online, the scanner reads these over WS-Man): WinRM's configuration
+# and listeners as the WS-Man scripting API returns them, the text winrm.cmd prints with
+# -format:xml.
+Invoke-Section 'winrm_config' {
+    $session = (New-Object -ComObject 'WSMan.Automation').CreateSession()
+    @{ xml = [string]$session.Get('http://schemas.microsoft.com/wbem/wsman/1/config') }
+}
+Invoke-Section 'winrm_listeners' {
+    $session = (New-Object -ComObject 'WSMan.Automation').CreateSession()
+    $enumeration = $session.Enumerate('http://schemas.microsoft.com/wbem/wsman/1/config/listener')
+    $items = New-Object System.Collections.ArrayList
+    while (-not $enumeration.AtEndOfStream) { [void]$items.Add([string]$enumeration.ReadItem()) }
+    @{ items = @($items) }
+}
 Invoke-Section 'services' {
     $found = @{}
     foreach ($name in @($request.services)) {

@@ -66,15 +66,13 @@ class WinRMHostCollector:
         self.transport = transport  # https | http | auto
         self.credentials = credentials
 
-    def collect(
-        self, target: HostTarget, wanted: Wanted, gathered: Mapping[str, Fact]
-    ) -> Collected:
+    def collect(self, target: HostTarget, wanted: Wanted, gathered: Collected) -> Collected:
         request = build_request(wanted)
         if self.credentials is None:
             detail = "probe-only scan: no credentials were given"
             facts, registry = _unavailable(Reason.NOT_COLLECTED, detail, request)
             return Collected(facts, registry, {"transport": None, "messages": 0})
-        use_https, why = choose_transport(self.transport, self.settings, gathered)
+        use_https, why = choose_transport(self.transport, self.settings, gathered.facts)
         collector = WinRMCollector(replace(self.settings, use_https=use_https), self.credentials)
         try:
             collection = collector.collect(target.name, request, request_json(wanted))

@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from auditor.collectors.winrm.request import SECTION_FACTS
+from auditor.collectors.winrm.request import ANSWERED_FACTS
 from auditor.collectors.winrm.response import CollectorResponseError, parse_response
 from auditor.errors import InputError
 from auditor.facts.io import check_target_names, documents_from_json
 from auditor.facts.model import Available, DocumentKind, FactDocument, Target
 from auditor.jsonfile import read_json_text
-
-NOT_BY_SCRIPT = "WinRM's own configuration is read over WS-Man, not by the script"
 
 
 def is_collector_output(raw: Any) -> bool:
@@ -24,7 +22,7 @@ def document_from_collector_output(text: str, raw: dict[str, Any], origin: Path)
     sections = raw["sections"]
     # The sections the script answered, as far as auditor knows them; parse_response refuses
     # sections that are not an object ("sections": 5).
-    answered = [n for n in sections if n in SECTION_FACTS] if isinstance(sections, dict) else []
+    answered = [n for n in sections if n in ANSWERED_FACTS] if isinstance(sections, dict) else []
     try:
         facts, registry = parse_response(text, answered)
     except CollectorResponseError as exc:

@@ -14,8 +14,14 @@ from typing import Any
 
 from auditor.collectors import sshd_config
 from auditor.collectors.certificate import Certificate, CertificateError
+from auditor.collectors.credssp import delegation
 from auditor.collectors.sddl import SddlError, allowed_sids
-from auditor.collectors.winrm.request import CONTRACT_VERSION, SECTION_FACTS
+from auditor.collectors.winrm.request import ANSWERED_FACTS, CONTRACT_VERSION
+from auditor.collectors.winrm.wsman_config import (
+    LISTENERS_FACT,
+    config_from_xml,
+    listeners_from_xml,
+)
 from auditor.facts.model import (
     Available,
     Fact,
@@ -279,6 +285,12 @@ SECTION_PARSERS: dict[str, Callable[[Answer], dict[str, Any]]] = {
     "winhttp_proxy": lambda a: {"winhttp.proxy": _winhttp_proxy(a.value)},
     "services": lambda a: {"services": dict(a.value or {})},
     "firewall_rules": lambda a: {"firewall.rules": list(a.value or [])},
+    "credssp_delegation": lambda a: {"credssp.delegation": delegation(a.value)},
+    # offline only: the XML WS-Man returns online, read by the same parsers
+    "winrm_config": lambda a: config_from_xml(str(a.value["xml"])),
+    "winrm_listeners": lambda a: {
+        LISTENERS_FACT: listeners_from_xml([str(item) for item in a.value["items"]])
+    },
 }
 
 
@@ -351,7 +363,7 @@ def parse_response(
                     Reason.PROTOCOL_ERROR, f"the collector did not answer section {name}"
                 )
             )
-            for fact in SECTION_FACTS[name]:
+            for fact in ANSWERED_FACTS[name]:
                 facts[fact] = missing
     try:
         for name, answer in ok.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
+from auditor.collectors.safexml import XmlRefused, parse_without_dtd
 from auditor.collectors.sddl import SddlError, grants
 from auditor.facts.model import Available, Fact, Reason, Source, Unavailable
 from auditor.facts.schema import Gatherer, gathered_by
@@ -97,6 +98,17 @@ def parse_config(body: ET.Element) -> dict[str, Fact]:
     return facts
 
 
+def config_from_xml(text: str) -> dict[str, Fact]:
+    """winrm/config as read on the host (the text `winrm get winrm/config -format:xml` prints):
+    the cfg:Config element a WS-Man Get carries, without the envelope."""
+    try:
+        return parse_config(parse_without_dtd(text.strip().encode()))
+    except XmlRefused as exc:
+        return dict.fromkeys(
+            CONFIG_FACTS, Unavailable(Reason.PROTOCOL_ERROR, f"winrm/config {exc}")
+        )
+
+
 def _text(item: ET.Element, name: str) -> str:
     """A child in the item's own namespace (Windows uses .../config/listener for listeners)."""
     namespace = item.tag[1:].split("}")[0] if item.tag.startswith("{") else CFG
@@ -154,3 +166,17 @@ def listener_elements(body: ET.Element) -> list[ET.Element]:
     if not found and not any(e.tag in _RESPONSE_TAGS for e in body.iter()):
         raise ValueError("the answer is neither an EnumerateResponse nor a PullResponse")
     return found
+
+
+def listeners_from_xml(items: Iterable[str]) -> Fact:
+    """The listeners as read on the host: each enumerated item's cfg:Listener text, as the
+    Enumerate's Items carry them (`winrm enumerate winrm/config/listener -format:xml` prints
+    them inside a wsman:Results element)."""
+    try:
+        elements = [parse_without_dtd(item.strip().encode()) for item in items]
+        for element in elements:
+            if element.tag not in _LISTENER_TAGS:
+                raise ValueError(f"unexpected enumeration item {element.tag[:120]}")
+        return Available(parse_listeners(elements), Source.LOCAL)
+    except ValueError as exc:  # XmlRefused too
+        return Unavailable(Reason.PROTOCOL_ERROR, f"listener enumeration: {exc}")

@@ -14,10 +14,16 @@ import tree_sitter_powershell
 
 from auditor.collectors.host import HostScanSettings, collect_host
 from auditor.collectors.probes.collector import PROBES
-from auditor.collectors.protocol import HostTarget, Wanted
+from auditor.collectors.protocol import Collected, HostTarget, Wanted
 from auditor.collectors.winrm.client import WinRMSettings
-from auditor.collectors.winrm.collector import WinRMHostCollector
-from auditor.collectors.winrm.request import SECTION_FACTS, build_request, collector_script
+from auditor.collectors.winrm.collector import WSMAN_FACTS, WinRMHostCollector
+from auditor.collectors.winrm.request import (
+    ANSWERED_FACTS,
+    OFFLINE_SECTION_FACTS,
+    SECTION_FACTS,
+    build_request,
+    collector_script,
+)
 from auditor.collectors.winrm.response import SECTION_PARSERS, Answer, parse_response
 from auditor.collectors.winrm.wsman_config import CONFIG_FACTS, LISTENERS_FACT
 from auditor.errors import InputProblems
@@ -34,6 +40,7 @@ from auditor.lab.definition import load_definition
 from auditor.lab.hosts import HostProfile, parse_host
 from auditor.lab.pki import CertKind, create_ca, issue_host_cert
 from auditor.lab.responder import CollectorResponder, HostMaterial, default_answers
+from auditor.lab.winrm.config import WinRMHostConfig
 from auditor.resources import package_path
 from auditor.strict import Problems
 
@@ -113,7 +120,9 @@ def _walk(node: tree_sitter.Node) -> list[tree_sitter.Node]:
 def test_every_script_section_has_a_parser_and_a_section_in_collect_ps1() -> None:
     in_script = script_section_names(collector_script().encode())
     assert len(in_script) == len(set(in_script)), in_script
-    assert set(in_script) == set(SECTION_FACTS) == set(SECTION_PARSERS)
+    assert set(in_script) == set(ANSWERED_FACTS) == set(SECTION_PARSERS)
+    # the offline-only sections read what WS-Man reads online, and nothing else
+    assert {f for facts in OFFLINE_SECTION_FACTS.values() for f in facts} == WSMAN_FACTS
     # and the reader does find sections: one more in the script would be seen
     extra = collector_script() + "\nInvoke-Section 'extra' { 1 }\n"
     assert script_section_names(extra.encode()) == [*in_script, "extra"]
@@ -125,12 +134,17 @@ def test_the_request_asks_for_the_sections_of_the_wanted_facts() -> None:
     assert iis["sections"] == ["os", "iis", "services"]
     assert iis["registry"] == ["HKLM\\A\\B"]
     assert build_request(EVERYTHING)["sections"] == list(SECTION_FACTS)
+    # online, WS-Man reads WinRM's configuration: only an offline request asks the script
+    offline = build_request(EVERYTHING, offline=True)["sections"]
+    assert offline == [*SECTION_FACTS, "winrm_config", "winrm_listeners"]
+    listeners_only = build_request(Wanted.of({"winrm.listeners"}, ()), offline=True)
+    assert listeners_only["sections"] == ["os", "services", "winrm_listeners"]
 
 
 def test_without_credentials_every_fact_winrm_would_gather_is_not_collected() -> None:
     target = HostTarget("h.corp.test", "127.0.0.1")
     wanted = Wanted.of({"iis.sites"}, ("HKLM:\\SOFTWARE\\X\\Y",))
-    got = WinRMHostCollector(WinRMSettings(), "auto", None).collect(target, wanted, {})
+    got = WinRMHostCollector(WinRMSettings(), "auto", None).collect(target, wanted, Collected({}))
     table = host_collection()
     expected = {f for f, by in table.items() if by.section in ("os", "iis", "services")}
     assert set(got.facts) == CONFIG_FACTS | {LISTENERS_FACT} | expected
@@ -222,3 +236,36 @@ def test_a_section_the_lab_does_not_derive_is_answered_from_data(material: HostM
     assert sent["sections"] == {
         "session_configurations": {"ok": default_answers()["session_configurations"]}
     }
+
+
+def test_the_lab_answers_the_offline_sections_with_its_ws_man_xml(material: HostMaterial) -> None:
+    host = _host({"name": "FS09", "address": "127.10.9.9", "roles": ["member_server"]}, "test")
+    config = WinRMHostConfig("fs09.corp.auditor.test", "127.10.9.9", https_port=8443)
+    text = CollectorResponder(host, material, config).respond(
+        build_request(EVERYTHING, offline=True)
+    )
+    facts, _ = parse_response(text, list(ANSWERED_FACTS))
+    assert set(facts) == NOT_PROBED
+    assert all(isinstance(f, Available) for f in facts.values()), facts
+    listeners = facts["winrm.listeners"]
+    assert isinstance(listeners, Available)
+    assert [(x["transport"], x["port"]) for x in listeners.value] == [("HTTP", 5985)]
+    # without its WS-Man side (an online request never asks), the lab leaves them unanswered
+    sent = json.loads(CollectorResponder(host, material).respond(build_request(EVERYTHING, True)))
+    assert set(sent["sections"]) == set(SECTION_FACTS)
+
+
+def test_a_profile_s_listener_ports_are_ports() -> None:
+    host = _host(
+        {
+            "name": "FS09",
+            "address": "127.10.9.9",
+            "winrm": {"https_port": 8443},
+            "rdp": {"port": 3390},
+        },
+        "test",
+    )
+    assert (host.winrm.http_port, host.winrm.https_port, host.rdp.port) == (5985, 8443, 3390)
+    with pytest.raises(InputProblems) as caught:
+        _host({"name": "FS09", "address": "127.10.9.9", "rdp": {"port": 0}}, "x.yaml")
+    assert caught.value.problems == ["x.yaml: rdp.port: must be between 1 and 65535, got 0"]
