@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from auditor.collectors.winrm.request import collector_script
 from auditor.facts.model import registry_key
 from auditor.lab.hosts import HostProfile
+from auditor.lab.iis import iis_answer
 from auditor.lab.pki import IssuedCert
 from auditor.lab.winrm.pipeline import PipelineRequest, default_pipeline_handler
 from auditor.resources import package_path
@@ -189,7 +190,7 @@ class CollectorResponder:
             "local_groups": lambda: self._local_groups(request),
             "certificates": self._certificates,
             "rdp": self._rdp,
-            "iis": lambda: {"sites": list(p.iis_sites) if "iis" in p.roles else []},
+            "iis": lambda: iis_answer(p.iis_sites if "iis" in p.roles else None),
             "ssh": self._ssh,
             "session_configurations": self._sessions,
             "winhttp_proxy": lambda: _winhttp(p.winhttp_proxy),

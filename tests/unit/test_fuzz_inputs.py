@@ -536,7 +536,11 @@ VALID_SECTIONS = {
     "local_groups": {"S-1-5-32-544": [{"sid": "S-1-5-32-544", "name": "x"}]},
     "certificates": [{"thumbprint": "AB", "not_after": "2030-01-01T00:00:00Z", "sans": ["a"]}],
     "rdp": {"certificate_thumbprint": "ab"},
-    "iis": {"sites": [{"name": "s"}]},
+    "iis": {
+        "application_host": {"present": True, "size": 60, "text": '<configuration><system.applicationHost><sites><site name="s" id="1"/></sites></system.applicationHost></configuration>'},
+        "redirection": {"present": False, "size": None, "text": None},
+        "web_configs": [],
+    },
     "ssh": {"present": True, "path": "p", "lines": ["PasswordAuthentication no"]},
     "session_configurations": [{"name": "n", "sddl": "O:NSG:BAD:P(A;;GA;;;BA)"}],
     "winhttp_proxy": {"present": False},

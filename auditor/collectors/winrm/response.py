@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from auditor.collectors.iis.sites import iis_sites
 from auditor.collectors.sddl import SddlError, allowed_sids
 from auditor.collectors.winrm.request import CONTRACT_VERSION, SECTION_FACTS
 from auditor.facts.model import (
@@ -154,7 +155,8 @@ def _os(a: Answer) -> dict[str, Any]:
     }
 
 
-# section -> its facts' values; every `script:SECTION` of host-facts-1.json has one
+# section -> its facts' values (or the fact itself, when the artifact it read makes it
+# unavailable); every `script:SECTION` of host-facts-1.json has one
 # (tests/unit/collectors/test_collection_table.py).
 SECTION_PARSERS: dict[str, Callable[[Answer], dict[str, Any]]] = {
     "os": _os,
@@ -164,7 +166,7 @@ SECTION_PARSERS: dict[str, Callable[[Answer], dict[str, Any]]] = {
         "rdp.certificate_thumbprint": str(a.value.get("certificate_thumbprint") or "").upper()
         or None
     },
-    "iis": lambda a: {"iis.sites": list(a.value.get("sites") or []) if a.value else []},
+    "iis": lambda a: {"iis.sites": iis_sites(a.value)},
     "ssh": lambda a: {"ssh.sshd_config": _sshd(a.value)},
     "session_configurations": lambda a: {
         "powershell.session_configurations": _session_configurations(list(a.value or []))
@@ -249,7 +251,14 @@ def parse_response(
     try:
         for name, answer in ok.items():
             found = SECTION_PARSERS[name](Answer(answer, ok, collected_at))
-            facts.update({fact: Available(value, Source.LOCAL) for fact, value in found.items()})
+            facts.update(
+                {
+                    fact: value
+                    if isinstance(value, Available | Unavailable)
+                    else Available(value, Source.LOCAL)
+                    for fact, value in found.items()
+                }
+            )
     except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as exc:
         raise CollectorResponseError(
             f"the collector's answer has an unexpected shape: {exc!r}"
