@@ -22,6 +22,7 @@ from auditor.collectors.winrm.request import collector_script
 from auditor.facts.model import normalise_registry_path, registry_key
 from auditor.facts.schema import OFFLINE_SECTIONS, Gatherer
 from auditor.lab.hosts import HostProfile
+from auditor.lab.iis import iis_answer
 from auditor.lab.pki import CertKind, IssuedCert
 from auditor.lab.winrm import configxml
 from auditor.lab.winrm.config import WinRMHostConfig
@@ -173,7 +174,7 @@ class CollectorResponder:
             "local_groups": lambda: self._local_groups(request),
             "certificates": self._certificates,
             "rdp": self._rdp,
-            "iis": lambda: {"sites": list(p.iis_sites) if "iis" in p.roles else []},
+            "iis": lambda: iis_answer(p.iis_sites if "iis" in p.roles else None),
             "ssh": self._ssh,
             "session_configurations": self._sessions,
             "winhttp_proxy": lambda: _winhttp(p.winhttp_proxy),

@@ -544,7 +544,11 @@ VALID_SECTIONS = {
     "local_groups": {"S-1-5-32-544": [{"sid": "S-1-5-32-544", "name": "x"}]},
     "certificates": {"host_name": "h", "dns_suffix": "x", "certificates": [WINDOWS_CERTIFICATE]},
     "rdp": {"configured_hash": {"present": False}, "reported": {"hash": "ab", "hash_type": 1}},
-    "iis": {"sites": [{"name": "s"}]},
+    "iis": {
+        "application_host": {"present": True, "size": 60, "text": '<configuration><system.applicationHost><sites><site name="s" id="1"/></sites></system.applicationHost></configuration>'},
+        "redirection": {"present": False, "size": None, "text": None},
+        "web_configs": [],
+    },
     "ssh": {"present": True, "path": "p", "files": [{"path": "p", "text": "PasswordAuthentication no"}]},
     "session_configurations": [{"Name": "n", "SecurityDescriptorSddl": "O:NSG:BAD:P(A;;GA;;;BA)"}],
     "winhttp_proxy": {"present": False},

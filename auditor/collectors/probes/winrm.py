@@ -5,13 +5,11 @@ from __future__ import annotations
 import http.client
 import re
 import ssl
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
-from xml.parsers import expat
 
 from auditor.collectors.probes.tls import (
     ConnectFailed,
@@ -24,6 +22,7 @@ from auditor.collectors.probes.tls import (
     probe_tls,
     reading_context,
 )
+from auditor.collectors.safexml import XmlRefused, parse_without_dtd
 
 WSMAN_PATH = "/wsman"
 # An IdentifyResponse is well under 1 KiB: an answer far larger is not one.
@@ -171,7 +170,10 @@ def parse_identify(answer: bytes) -> IdentifyFacts:
     """The three Identify fields of a SOAP answer; ProbeError for anything else."""
     if len(answer) > MAX_ANSWER_BYTES:
         raise ProbeError(f"the answer is over {MAX_ANSWER_BYTES} bytes, not an IdentifyResponse")
-    envelope = _parse_without_dtd(answer)
+    try:
+        envelope = parse_without_dtd(answer)
+    except XmlRefused as exc:
+        raise ProbeError(f"the answer {exc}") from exc
     response = envelope.find(f"{_SOAP_ENVELOPE}Body/{{*}}IdentifyResponse")
     if envelope.tag != f"{_SOAP_ENVELOPE}Envelope" or response is None:
         raise ProbeError("the answer is not a SOAP envelope holding an IdentifyResponse")
@@ -186,36 +188,6 @@ def parse_identify(answer: bytes) -> IdentifyFacts:
         product_version=fields["ProductVersion"],
         protocol_version=fields["ProtocolVersion"],
     )
-
-
-def _refuse_dtd(*_: object) -> None:
-    raise ProbeError("the answer declares a DTD; not parsed")
-
-
-def _parse_without_dtd(answer: bytes) -> ET.Element:
-    """The answer's element tree, built by an expat parser that stops at a DOCTYPE.
-
-    The parser, not a byte search, sees the DTD, in whatever encoding the document declares
-    (UTF-16 included): without one no entity can be declared, so none is ever expanded.
-    """
-    builder = ET.TreeBuilder()
-    parser = expat.ParserCreate(namespace_separator=" ")  # "uri local": no URI holds a space
-
-    def clark(name: str) -> str:
-        uri, _, local = name.rpartition(" ")
-        return f"{{{uri}}}{local}" if uri else local
-
-    parser.StartDoctypeDeclHandler = _refuse_dtd
-    parser.StartElementHandler = lambda name, attributes: builder.start(
-        clark(name), {clark(key): value for key, value in attributes.items()}
-    )
-    parser.EndElementHandler = lambda name: builder.end(clark(name))
-    parser.CharacterDataHandler = builder.data
-    try:
-        parser.Parse(answer, True)
-    except expat.ExpatError as exc:
-        raise ProbeError(f"the answer is not well-formed XML: {exc}") from exc
-    return builder.close()
 
 
 class _PinnedConnection(http.client.HTTPConnection):

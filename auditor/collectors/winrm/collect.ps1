@@ -1,7 +1,8 @@
 # auditor host collector, request/response contract version 1. Windows PowerShell 5.1.
-# Reads only: registry values, local group members (by SID), certificates, RDP, IIS, sshd_config,
-# session configurations, WinHTTP proxy, services and firewall rules. It never returns secrets:
-# for IIS impersonation it reports whether a password is present, never the password.
+# Reads only: registry values, local group members (by SID), certificates, RDP, IIS configuration
+# files (applicationHost.config, each application's root web.config), sshd_config,
+# session configurations, WinHTTP proxy, services and firewall rules. IIS files go back raw;
+# Python keeps of an impersonation password only whether one is present.
 # Input: -RequestJson (see auditor/collectors/winrm/request.py). Output: one JSON string.
 param([Parameter(Mandatory = $true)][string]$RequestJson)
 
@@ -46,60 +47,60 @@ function Get-RegistryEntry([string]$Path) {
     finally { $key.Close() }
 }
 
-function Get-IisSites {
-    $assembly = [System.Reflection.Assembly]::LoadWithPartialName('Microsoft.Web.Administration')
-    if ($null -eq $assembly) { return }
-    $manager = New-Object Microsoft.Web.Administration.ServerManager
-    $hostConfig = $manager.GetApplicationHostConfiguration()
-    $authBase = 'system.webServer/security/authentication/'
-    foreach ($site in $manager.Sites) {
-        $bindings = @($site.Bindings | ForEach-Object {
-            $port = 0
-            if ($_.EndPoint) { $port = $_.EndPoint.Port }
-            @{ protocol = $_.Protocol; port = $port; host = $_.Host; address = [string]$_.EndPoint }
-        })
-        $apps = @(foreach ($app in $site.Applications) {
-            $location = $site.Name + $app.Path
-            $anon = $hostConfig.GetSection($authBase + 'anonymousAuthentication', $location)
-            $basic = $hostConfig.GetSection($authBase + 'basicAuthentication', $location)
-            $digest = $hostConfig.GetSection($authBase + 'digestAuthentication', $location)
-            $windows = $hostConfig.GetSection($authBase + 'windowsAuthentication', $location)
-            $access = $hostConfig.GetSection('system.webServer/security/access', $location)
-            $protection = $windows.GetChildElement('extendedProtection')
-            $providers = @($windows.GetCollection('providers') | ForEach-Object { $_['value'] })
-            $impersonation = @{ enabled = $false; user = $null; password_present = $false; password_encrypted = $false }
-            $webConfig = Join-Path ([Environment]::ExpandEnvironmentVariables($app.VirtualDirectories['/'].PhysicalPath)) 'web.config'
-            if (Test-Path -LiteralPath $webConfig) {
-                [xml]$doc = Get-Content -LiteralPath $webConfig -Raw
-                $systemWeb = $doc.SelectSingleNode('/configuration/system.web')
-                $identity = $doc.SelectSingleNode('/configuration/system.web/identity')
-                if ($null -ne $systemWeb -and $systemWeb.GetAttribute('configProtectionProvider')) {
-                    $impersonation.password_encrypted = $true
-                }
-                if ($null -ne $identity) {
-                    $impersonation.enabled = ($identity.GetAttribute('impersonate') -eq 'true')
-                    $impersonation.user = $identity.GetAttribute('userName')
-                    $impersonation.password_present = [bool]$identity.GetAttribute('password')
-                }
-            }
-            @{
-                path = $app.Path
-                ssl_flags = @(([string]$access['sslFlags']) -split ',' | ForEach-Object { $_.Trim() } | Where-Object { $_ })
-                auth = @{
-                    anonymous = @{ enabled = [bool]$anon['enabled']; user = [string]$anon['userName'] }
-                    basic = @{ enabled = [bool]$basic['enabled'] }
-                    digest = @{ enabled = [bool]$digest['enabled'] }
-                    windows = @{
-                        enabled = [bool]$windows['enabled']
-                        providers = $providers
-                        extended_protection = @{ token_checking = [string]$protection['tokenChecking']; flags = [string]$protection['flags'] }
-                    }
-                }
-                impersonation = $impersonation
-            }
-        })
-        @{ name = $site.Name; id = [int]$site.Id; state = [string]$site.State; bindings = $bindings; applications = $apps; app_pool = $site.ApplicationDefaults.ApplicationPoolName }
+function Read-ConfigText([string]$Path, [long]$Limit) {
+    # A configuration file's XML text (no DTD processed), past $Limit only its size. Credential
+    # values are blanked: Python needs only their presence, and a host's secrets stay on it.
+    $entry = @{ path = $Path; present = $false; size = $null; text = $null }
+    $file = New-Object System.IO.FileInfo $Path
+    if (-not $file.Exists) { return $entry }
+    $entry.present = $true
+    $entry.size = $file.Length
+    if ($file.Length -gt $Limit) { return $entry }
+    $settings = New-Object System.Xml.XmlReaderSettings
+    $settings.DtdProcessing = [System.Xml.DtdProcessing]::Prohibit
+    $settings.XmlResolver = $null
+    $doc = New-Object System.Xml.XmlDocument
+    $doc.PreserveWhitespace = $true
+    $reader = [System.Xml.XmlReader]::Create($Path, $settings)
+    try { $doc.Load($reader) } finally { $reader.Close() }
+    foreach ($attribute in @($doc.SelectNodes('//@*'))) {
+        if (@('password', 'connectionString') -contains $attribute.LocalName -and $attribute.Value -and
+            $attribute.Value -notlike 'registry:*') { $attribute.Value = '[redacted]' }
     }
+    $entry.text = $doc.OuterXml
+    $entry
+}
+
+function Get-IisConfiguration {
+    # applicationHost.config, redirection.config and each application's root web.config as text:
+    # which settings apply where is decided in Python (auditor/collectors/iis/).
+    $configDir = Join-Path $env:windir 'System32\inetsrv\config'
+    $appHostPath = Join-Path $configDir 'applicationHost.config'
+    $answer = @{
+        application_host = Read-ConfigText $appHostPath (4 * 1024 * 1024)
+        redirection = Read-ConfigText (Join-Path $configDir 'redirection.config') (64 * 1024)
+        web_configs = @()
+    }
+    if ($null -eq $answer.application_host.text) { return $answer }
+    $sites = New-Object System.Xml.XmlDocument
+    $sites.LoadXml($answer.application_host.text)
+    $budget = [long](4 * 1024 * 1024)
+    $answer.web_configs = @(foreach ($site in $sites.SelectNodes('/configuration/system.applicationHost/sites/site')) {
+        foreach ($app in $site.SelectNodes('application')) {
+            $vdir = $app.SelectSingleNode("virtualDirectory[@path='/']")
+            if ($null -eq $vdir) { continue }
+            $physical = $vdir.GetAttribute('physicalPath')
+            $path = [System.IO.Path]::Combine([Environment]::ExpandEnvironmentVariables($physical), 'web.config')
+            try { $entry = Read-ConfigText $path ([Math]::Min([long](256 * 1024), $budget)) }
+            catch { $entry = New-Failure $_.Exception }
+            if ($entry.ContainsKey('text') -and $null -ne $entry.text) { $budget -= $entry.size }
+            $entry.site = $site.GetAttribute('name')
+            $entry.application = $app.GetAttribute('path')
+            $entry.physical_path = $physical
+            $entry
+        }
+    })
+    $answer
 }
 
 $script:sections = @{}
@@ -157,7 +158,7 @@ Invoke-Section 'rdp' {
         reported = $reported
     }
 }
-Invoke-Section 'iis' { @{ sites = @(Get-IisSites) } }
+Invoke-Section 'iis' { Get-IisConfiguration }
 Invoke-Section 'ssh' {
     # sshd_config and the files its Include lines name, as text: Python reads them as sshd does.
     # Only the Include arguments are found here, because globs must be expanded on the host:

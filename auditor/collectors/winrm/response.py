@@ -15,6 +15,7 @@ from typing import Any
 from auditor.collectors import sshd_config
 from auditor.collectors.certificate import Certificate, CertificateError
 from auditor.collectors.credssp import delegation
+from auditor.collectors.iis.sites import iis_sites
 from auditor.collectors.sddl import SddlError, allowed_sids
 from auditor.collectors.winrm.request import ANSWERED_FACTS, CONTRACT_VERSION
 from auditor.collectors.winrm.wsman_config import (
@@ -277,7 +278,7 @@ SECTION_PARSERS: dict[str, Callable[[Answer], dict[str, Any]]] = {
     "local_groups": lambda a: {"local_groups": {str(k): list(v or []) for k, v in a.value.items()}},
     "certificates": _certificates,
     "rdp": _rdp_certificate,
-    "iis": lambda a: {"iis.sites": list(a.value.get("sites") or []) if a.value else []},
+    "iis": lambda a: {"iis.sites": iis_sites(a.value)},
     "ssh": lambda a: {"ssh.sshd_config": _sshd(a.value)},
     "session_configurations": lambda a: {
         "powershell.session_configurations": _session_configurations(list(a.value or []))

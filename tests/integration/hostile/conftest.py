@@ -165,7 +165,6 @@ def _web_host() -> dict[str, Any]:
     site = {
         "name": f"Intranet {SCRIPT} {UNICODE}",
         "id": 1,
-        "state": "Started",
         "app_pool": IMG,
         "bindings": [{"protocol": "http", "port": 80, "host": SVG, "address": "*"}],
         "applications": [
