@@ -1,8 +1,9 @@
-# auditor host collector, request/response contract version 1. Windows PowerShell 5.1.
-# Reads only: registry values, local group members (by SID), certificates, RDP, IIS configuration
-# files (applicationHost.config, each application's root web.config), sshd_config,
-# session configurations, WinHTTP proxy, services and firewall rules. IIS files go back raw;
-# Python keeps of an impersonation password only whether one is present.
+# auditor host collector, request/response contract version 1. Windows PowerShell 5.1 and 7.
+# Reads only, and judges nothing (Python does): registry values, local group members (by SID),
+# certificates as DER, RDP's certificate hash, IIS configuration files, sshd_config and its
+# Includes, session configuration properties, CredSSP delegation lists, WinHTTP proxy, services,
+# firewall rules and, offline, WinRM's configuration. It never returns a secret: in IIS files
+# the values of password and connectionString attributes are replaced by [redacted] here.
 # Input: -RequestJson (see auditor/collectors/winrm/request.py). Output: one JSON string.
 param([Parameter(Mandatory = $true)][string]$RequestJson)
 
