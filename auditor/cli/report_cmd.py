@@ -27,7 +27,8 @@ def render(
     (chosen,) = parse_formats([fmt])
     data = chosen.renderer().render(load_result(result_file))
     try:
-        output.write_bytes(data)
+        with replacing(output) as out:  # whoever has the old report open keeps reading it whole
+            out.write(data)
     except OSError as exc:
         raise InputError(f"{output}: cannot write: {exc.strerror}") from None
     typer.echo(f"wrote {output}")

@@ -247,3 +247,17 @@ def test_merged_targets_keep_first_seen_order() -> None:
     expected: list[TargetInfo] = [*second.targets, *first.targets]
     assert merged.targets == tuple(expected)
     assert [i["file"] for i in merged.metadata.options["inputs"]] == ["input 1", "input 2"]
+
+
+def test_render_replaces_the_report_whole(tmp_path: Path) -> None:
+    """A reader holding the old report keeps reading the old report, all of it: `report render`
+    writes beside it and renames, never truncates the file in place."""
+    saved = _write(make_result(), tmp_path / "result.json")
+    out = tmp_path / "report.html"
+    out.write_text("the previous report\n")
+    with out.open("rb") as reader:
+        done = _auditor("report", "render", saved, "-f", "html", "-o", out)
+        assert done.returncode == 0, done.stderr
+        assert reader.read() == b"the previous report\n"
+    assert out.read_bytes().startswith(b"<!DOCTYPE html>")
+    assert not list(tmp_path.glob("*.tmp"))
