@@ -1,9 +1,11 @@
-"""Credentials from references (environment, prompt, keyring, ticket cache), never from literals."""
+"""Credentials from references (environment, prompt, keyring, ticket cache, keytab), never from
+literals."""
 
 from __future__ import annotations
 
 import getpass
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from auditor.errors import InputError
 from auditor.logs import register_secret
 
 # The references `from_reference` resolves; anything else in a password field is a literal.
-REFERENCE_PREFIXES = ("env:", "file:", "keyring:", "prompt", "ticket-cache")
+REFERENCE_PREFIXES = ("env:", "file:", "keyring:", "keytab:", "prompt", "ticket-cache")
 
 
 @dataclass(frozen=True)
@@ -35,20 +37,38 @@ class Secret:
 
 @dataclass(frozen=True)
 class Credentials:
-    """A user name and where its password came from; `password` is None with a ticket cache."""
+    """A user name and where its password came from; `password` is None with a ticket cache or
+    a keytab (then `keytab` names the file; its keys are read by Kerberos, never by us)."""
 
     username: str | None
     password: Secret | None
-    origin: str  # "env:NAME", "prompt", "keyring:SERVICE", "ticket-cache"
+    origin: str  # "env:NAME", "prompt", "keyring:SERVICE", "ticket-cache", "keytab:PATH"
+    keytab: Path | None = None
+
+
+def kerberos_principal(username: str, realm: str | None) -> str:
+    """The Kerberos principal for a user name as users write it: `DOMAIN\\user`, `user@realm`
+    (a DNS domain is upper-cased into its realm) or a bare `user`; the NetBIOS domain is not a
+    realm, so those two take the scan's realm, or Kerberos' default realm when it has none.
+    Without this, Kerberos reads a backslash as an escape and looks for `DOMAINuser`."""
+    user = username.rpartition("\\")[2]
+    name, at, user_realm = user.partition("@")
+    if at and user_realm:
+        return f"{name}@{user_realm.upper()}"
+    return f"{name}@{realm.upper()}" if realm else name
 
 
 def from_reference(
     username: str | None, reference: str | None, *, interactive: bool
 ) -> Credentials:
-    """Resolve a reference: `env:VAR`, `file:PATH` (mode 600), `keyring:SERVICE`, `prompt`, `ticket-cache`."""
+    """Resolve a reference: `env:VAR`, `file:PATH` (mode 600), `keyring:SERVICE`, `prompt`,
+    `ticket-cache`, `keytab:PATH` (mode 600)."""
     if reference is None or reference == "ticket-cache":
         return Credentials(username, None, "ticket-cache")
     kind, _, name = reference.partition(":")
+    if kind == "keytab":
+        keytab = _private_file(reference, Path(name).expanduser())
+        return Credentials(username, None, f"keytab:{keytab}", keytab=keytab)
     if kind == "env":
         value = os.environ.get(name)
         if not name or value is None:
@@ -105,6 +125,27 @@ def from_reference(
     # Not a reference: it may be a password that happens to start like one, so never show it.
     raise InputError(
         "credentials.password: not a password reference, and a literal password may not start "
-        "like one (the value is not shown); use env:VAR, file:PATH, keyring:SERVICE, prompt or "
-        "ticket-cache"
+        "like one (the value is not shown); use env:VAR, file:PATH, keyring:SERVICE, prompt, "
+        "ticket-cache or keytab:PATH"
     )
+
+
+def _private_file(reference: str, path: Path) -> Path:
+    """A keytab holds the account's keys, as good as its password: refused unless only its owner
+    can read it (mode 600 or stricter). Kerberos reads it; we only check it."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InputError(f"credential reference {reference!r}: {path} does not exist") from None
+    except OSError as exc:
+        raise InputError(
+            f"credential reference {reference!r}: cannot read {path}: {exc.strerror}"
+        ) from None
+    if not stat.S_ISREG(mode):
+        raise InputError(f"credential reference {reference!r}: {path} is not a file")
+    if mode & 0o077:
+        raise InputError(
+            f"credential reference {reference!r}: {path} is readable by others "
+            f"(mode {stat.S_IMODE(mode):o}); chmod 600 it"
+        )
+    return path

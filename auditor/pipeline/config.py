@@ -194,11 +194,17 @@ def _format_problems(root: Node) -> None:
 
 
 def _password_beside(reference: str, origin: Path) -> str:
-    """A relative `file:` reference is relative to the configuration's folder, like every path."""
+    """A relative `file:` or `keytab:` reference is relative to the configuration's folder, like
+    every path."""
     kind, _, name = reference.partition(":")
-    if kind != "file" or not name or name.startswith("~") or Path(name).is_absolute():
+    if (
+        kind not in ("file", "keytab")
+        or not name
+        or name.startswith("~")
+        or Path(name).is_absolute()
+    ):
         return reference
-    return f"file:{origin.parent / name}"
+    return f"{kind}:{origin.parent / name}"
 
 
 def parse_config(data: Any, origin: Path | None) -> ScanConfig:
@@ -219,7 +225,8 @@ def parse_config(data: Any, origin: Path | None) -> ScanConfig:
     literal = isinstance(password, str) and not password.startswith(REFERENCE_PREFIXES)
     if literal and not credentials.get("allow_literal_password"):
         root["credentials"]["password"].fail(
-            "must be a reference (env:VAR, file:PATH, keyring:SERVICE, prompt, ticket-cache); "
+            "must be a reference (env:VAR, file:PATH, keyring:SERVICE, prompt, ticket-cache, "
+            "keytab:PATH); "
             "a literal password needs allow_literal_password: true"
         )
     problems.check()

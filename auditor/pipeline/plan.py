@@ -419,7 +419,8 @@ def ldap_settings(config: ScanConfig, flags: Flags) -> LdapSettings:
     if not name:
         raise InputError("no domain controller: give --dc NAME or domain.dc in the configuration")
     check_name_length("--dc:", name)
-    default = LdapSettings(dc=str(name).lower())
+    realm = config.section("domain").get("name")
+    default = LdapSettings(dc=str(name).lower(), realm=str(realm) if realm else None)
     return replace(
         default,
         mode=cast(Transport, flags.ldap_mode or section.get("mode", default.mode)),

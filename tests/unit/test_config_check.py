@@ -157,6 +157,21 @@ def test_relative_password_file_is_beside_the_configuration(
     assert creds.origin == f"file:{folder / 'password'}"
 
 
+def test_relative_keytab_is_beside_the_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    (folder / "svc.keytab").write_bytes(b"\x05\x02")
+    (folder / "svc.keytab").chmod(0o600)
+    (folder / "scan.yaml").write_text(
+        "credentials: {username: svc_auditor, password: 'keytab:svc.keytab'}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    creds = plan.credential_ref(load_config(folder / "scan.yaml"), plan.Flags()).resolve()
+    assert (creds.password, creds.keytab) == (None, folder / "svc.keytab")
+
+
 @FUZZ
 @given(document=CONFIG_DOCUMENTS)
 def test_config_check_of_random_documents_passes_or_names_the_problem(

@@ -77,6 +77,7 @@ def test_a_domain_scan_plans_the_directory_and_its_hosts(
     scan = plan.build(plan.Command.DOMAIN, plan.Flags(concurrency=2), config)
     assert scan.domain is not None
     assert scan.domain.ldap.dc == "dc1.corp.test"
+    assert scan.domain.ldap.realm == "corp.test"  # the Kerberos realm of `a` and of `CORP\\a`
     assert scan.domain.inventory.os == ("*server*",)
     assert scan.domain.inventory.enabled_only is True
     assert scan.hosts is not None

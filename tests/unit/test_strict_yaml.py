@@ -122,7 +122,7 @@ def test_a_configuration_password_is_not_echoed(tmp_path: Path) -> None:
     assert "Correct-Horse" not in str(caught.value)
     assert caught.value.problems == [
         f"{tmp_path / 'scan.yaml'}:3: credentials.password: must be a reference (env:VAR, "
-        "file:PATH, keyring:SERVICE, prompt, ticket-cache); a literal password needs "
+        "file:PATH, keyring:SERVICE, prompt, ticket-cache, keytab:PATH); a literal password needs "
         "allow_literal_password: true"
     ]
     (tmp_path / "scan.yaml").write_text("credentials:\n  password: 31415926\n")

@@ -6,6 +6,7 @@ import importlib.util
 import re
 import socket
 import ssl
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from auditor.collectors.ldap.errors import (
     LdapTlsError,
 )
 from auditor.collectors.ldap.search import DirectoryReader
-from auditor.credentials import Credentials
+from auditor.credentials import Credentials, Secret, kerberos_principal
 
 Transport = Literal["ldaps", "starttls", "plain"]
 BindMethod = Literal["simple", "kerberos", "ntlm"]
@@ -67,6 +68,7 @@ class LdapSettings:
     """How to reach one DC. LDAPS with certificate validation unless asked otherwise."""
 
     dc: str  # the DC's host name: its certificate and its Kerberos SPN (ldap/<dc>) use it
+    realm: str | None = None  # the domain's DNS name: the Kerberos realm of a user without one
     port: int | None = None  # None: 636 for ldaps, 389 for starttls and plain
     mode: Transport = "ldaps"
     ca_bundle: Path | None = None  # None: the system trust store
@@ -127,10 +129,10 @@ class LdapSettings:
             if not user or "\\" not in user or password is None:
                 raise LdapSettingsError(f"{where}: an NTLM bind needs DOMAIN\\user and a password")
         elif self.bind == "kerberos":
-            if password is not None:
+            if (password is not None or credentials.keytab is not None) and not user:
                 raise LdapSettingsError(
-                    f"{where}: Kerberos binds use the ticket cache (run kinit "
-                    "first); leave the password out or use --bind simple"
+                    f"{where}: a Kerberos bind from a password or a keytab needs a user name "
+                    "(user@realm, DOMAIN\\user or user)"
                 )
             if importlib.util.find_spec("gssapi") is None:
                 raise LdapSettingsError(f"{where}: {KERBEROS_HINT}")
@@ -222,19 +224,67 @@ def _bind_arguments(settings: LdapSettings, credentials: Credentials) -> dict[st
 
 
 def _kerberos_credentials(settings: LdapSettings, credentials: Credentials) -> Any:
-    """The ticket of `credentials.username` from the cache; None = the cache's default one."""
+    """A TGT from the password or the keytab, else the ticket of `credentials.username` from the
+    cache; None = the cache's default one."""
     if not credentials.username:
         return None
     import gssapi
     from gssapi.raw.misc import GSSError
 
-    name = gssapi.Name(credentials.username, gssapi.NameType.kerberos_principal)
+    principal = kerberos_principal(credentials.username, settings.realm)
+    name = gssapi.Name(principal, gssapi.NameType.kerberos_principal)
+    if credentials.keytab is not None:
+        return _ticket_from_keytab(settings, name, principal, credentials.keytab)
+    if credentials.password is not None:
+        return _ticket_from_password(settings, name, principal, credentials.password)
     try:
         return gssapi.Credentials(name=name, usage="initiate")
     except GSSError as exc:
         raise LdapBindError(
-            f"{settings.url}: no Kerberos ticket for {credentials.username}: "
-            f"{_gss_text(exc)}; run kinit {credentials.username}"
+            f"{settings.url}: no Kerberos ticket for {principal}: "
+            f"{_gss_text(exc)}; run kinit {principal}"
+        ) from None
+
+
+def _ticket_from_password(
+    settings: LdapSettings, name: Any, principal: str, password: Secret
+) -> Any:
+    """A TGT asked of the KDC with the password and kept in a private in-memory cache (MIT's
+    password logon uses a MEMORY: cache of its own): KRB5CCNAME and the user's default cache
+    are never read or written, and nothing is left on disk."""
+    import gssapi
+    from gssapi.raw import acquire_cred_with_password
+    from gssapi.raw.misc import GSSError
+
+    try:
+        acquired = acquire_cred_with_password(
+            name, password.reveal().encode("utf-8"), usage="initiate"
+        )
+    except GSSError as exc:
+        realm = principal.partition("@")[2] or "the default realm"
+        raise LdapBindError(
+            f"{settings.url}: Kerberos bind as {principal} refused: the KDC of {realm} said: "
+            f"{_gss_text(exc)}; {_gss_hint(settings, exc, from_password=True)}"
+        ) from None
+    return gssapi.Credentials(acquired.creds)
+
+
+def _ticket_from_keytab(settings: LdapSettings, name: Any, principal: str, keytab: Path) -> Any:
+    """The keytab's keys, with a private in-memory cache for the TGT they get (asked of the KDC
+    when the bind needs it): the user's default cache is never read or written."""
+    import gssapi
+    from gssapi.raw.misc import GSSError
+
+    store: dict[bytes | str, bytes | str] = {
+        "client_keytab": str(keytab),
+        "ccache": f"MEMORY:auditor-{uuid.uuid4().hex}",
+    }
+    try:
+        return gssapi.Credentials(name=name, usage="initiate", store=store)
+    except GSSError as exc:
+        raise LdapBindError(
+            f"{settings.url}: Kerberos bind as {principal} failed: keytab {keytab}: "
+            f"{_gss_text(exc)}; check that it holds keys for that principal (klist -k)"
         ) from None
 
 
@@ -356,8 +406,10 @@ def _gss_text(exc: Any) -> str:
     return minor.group(1).strip() if minor else text
 
 
-def _gss_hint(settings: LdapSettings, exc: Any) -> str:
+def _gss_hint(settings: LdapSettings, exc: Any, *, from_password: bool = False) -> str:
     text = _gss_text(exc).lower()
+    if from_password and ("preauth" in text or "password" in text or "not found" in text):
+        return "check the user name and the password"
     if "credentials" in text and ("no " in text or "not found" in text):
         return "run kinit first (and check KRB5CCNAME)"
     if "server" in text and "not found" in text:

@@ -10,6 +10,7 @@ import re
 import select
 import socket
 import socketserver
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from tests.unit.reports.htmltree import parse
 from .conftest import (
     PASSWORD,
     PREFIX,
+    REALM,
     WRONG_PASSWORD,
     HostileLab,
     ScanRun,
@@ -154,6 +156,118 @@ def test_a_failed_scan_leaks_nothing(hostile_lab: HostileLab, tmp_path: Path, ca
     for word in words:
         assert word.lower() in message.lower(), (word, printed[-2000:])
     assert leaks([*scan.artefacts()], PASSWORD, WRONG_PASSWORD) == []
+
+
+@pytest.fixture(scope="module")
+def keytab(hostile_lab: HostileLab, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """svc_auditor's keys, exported from the lab DC's database as an administrator would."""
+    path = tmp_path_factory.mktemp("keytab") / "svc_auditor.keytab"
+    smb_conf = hostile_lab.directory / "dc" / "etc" / "smb.conf"
+    subprocess.run(
+        [
+            *("samba-tool", "domain", "exportkeytab", str(path), "-s", str(smb_conf)),
+            f"--principal=svc_auditor@{REALM.upper()}",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    path.chmod(0o600)
+    return path
+
+
+def keytab_keys(path: Path) -> list[bytes]:
+    """The key of each entry of an MIT keytab (format 0x0502, big-endian)."""
+    data, keys, at = path.read_bytes(), [], 2
+    assert data[:2] == b"\x05\x02"
+    while at < len(data):
+        size = int.from_bytes(data[at : at + 4], "big", signed=True)
+        entry, at = data[at + 4 : at + 4 + abs(size)], at + 4 + abs(size)
+        if size <= 0:  # a hole left by a removed entry
+            continue
+        components, pos = int.from_bytes(entry[:2], "big"), 2
+        for _ in range(components + 1):  # the realm, then each component
+            pos += 2 + int.from_bytes(entry[pos : pos + 2], "big")
+        pos += 4 + 4 + 1 + 2  # name type, timestamp, 8-bit kvno, enctype
+        length = int.from_bytes(entry[pos : pos + 2], "big")
+        keys.append(entry[pos + 2 : pos + 2 + length])
+    return keys
+
+
+def kerberos_scan(
+    lab: HostileLab, folder: Path, password: str, env: dict[str, str] | None = None
+) -> tuple[ScanRun, Path]:
+    """`scan domain --no-hosts` with `bind: kerberos`, the lab's KDC, and KRB5CCNAME pointing
+    to a cache that must not appear."""
+    config = scan_config(lab, folder, ldap__bind="kerberos", credentials__password=password)
+    cache = folder / "ccache"
+    env = {
+        **(env or {}),
+        "KRB5_CONFIG": str(lab.directory / "dc" / "etc" / "krb5.conf"),
+        "KRB5CCNAME": f"FILE:{cache}",
+    }
+    command = ("scan", "domain", "--no-hosts", "--config", str(config))
+    return run_scan(folder / "run", *command, env=env), cache
+
+
+def assert_directory_collected(scan: ScanRun) -> None:
+    printed = scan.run.stdout + scan.run.stderr
+    # 3: without hosts, the DC's user rights are not collected; the directory itself was
+    assert scan.run.returncode == 3, printed[-3000:]
+    results = load_json(scan.output / "report.json")["results"]
+    assert "ad-kerberoastable-users" in {r["rule_id"] for r in results if r["status"] == "fail"}
+
+
+@pytest.mark.parametrize("wrong", [False, True], ids=["right password", "wrong password"])
+def test_a_kerberos_bind_from_a_password_leaks_nothing(
+    hostile_lab: HostileLab, tmp_path: Path, wrong: bool
+) -> None:
+    """`bind: kerberos` with a password: the TGT stays in memory (no cache written where
+    KRB5CCNAME points), and neither password nor ticket reaches an artefact."""
+    env = {"AUDITOR_TEST_PASSWORD": WRONG_PASSWORD if wrong else PASSWORD}
+    scan, cache = kerberos_scan(hostile_lab, tmp_path, "env:AUDITOR_TEST_PASSWORD", env)
+    printed = scan.run.stdout + scan.run.stderr
+    assert "Traceback" not in printed
+    if wrong:
+        assert scan.run.returncode == 2, printed[-3000:]
+        assert "Kerberos bind as svc_auditor@HOSTILE.AUDITOR.TEST refused" in printed
+        assert "Preauthentication failed" in printed
+    else:
+        assert_directory_collected(scan)
+    assert not cache.exists()
+    assert leaks([*scan.artefacts()], PASSWORD, WRONG_PASSWORD) == []
+
+
+def test_a_kerberos_bind_from_a_keytab(
+    hostile_lab: HostileLab, keytab: Path, tmp_path: Path
+) -> None:
+    """A scheduled service account's keytab: no password anywhere, no cache file written, and
+    none of the keytab's bytes copied into an artefact."""
+    scan, cache = kerberos_scan(hostile_lab, tmp_path, f"keytab:{keytab}")
+    assert_directory_collected(scan)
+    assert not cache.exists()
+    keys = keytab_keys(keytab)
+    assert len(keys) >= 2  # the AES keys at least
+    for artefact in scan.artefacts():
+        data = artefact.read_bytes()
+        assert not [k for k in keys if k in data or k.hex().encode() in data.lower()], artefact
+    assert leaks([*scan.artefacts()], PASSWORD) == []
+
+
+def test_a_keytab_others_can_read_is_refused(
+    hostile_lab: HostileLab, keytab: Path, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared.keytab"
+    shared.write_bytes(keytab.read_bytes())
+    shared.chmod(0o640)
+    scan, _ = kerberos_scan(hostile_lab, tmp_path, f"keytab:{shared}")
+    printed = scan.run.stdout + scan.run.stderr
+    assert scan.run.returncode == 2, printed[-3000:]
+    assert (
+        f"credential reference 'keytab:{shared}': {shared} is readable by others (mode 640); "
+        "chmod 600 it"
+    ) in printed
+    assert "Traceback" not in printed
 
 
 # --- Basic over HTTP: refused before any packet --------------------------------------------

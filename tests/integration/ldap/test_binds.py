@@ -77,6 +77,55 @@ def test_kerberos_bind_with_a_real_ticket(
     assert naming_context(ldap_lab, settings, named) == ldap_lab.dc.base_dn
 
 
+@pytest.mark.parametrize("form", ["down-level", "upn", "dns-domain", "bare"])
+def test_kerberos_bind_with_the_user_name_as_users_write_it(
+    ldap_lab: LdapLab, ticket_cache: dict[str, str], monkeypatch: pytest.MonkeyPatch, form: str
+) -> None:
+    """`CORP\\user` once lost its backslash to Kerberos' escaping and found no ticket."""
+    for key, val in ticket_cache.items():
+        monkeypatch.setenv(key, val)
+    admin = ldap_lab.dc.admin
+    username = {
+        "down-level": admin.down_level_logon_name,
+        "upn": admin.user_principal_name,
+        "dns-domain": f"{admin.username}@{admin.realm.lower()}",
+        "bare": admin.username,
+    }[form]
+    settings = ldap_lab.settings(bind="kerberos", realm=admin.realm.lower())
+    named = Credentials(username, None, "ticket-cache")
+    assert naming_context(ldap_lab, settings, named) == ldap_lab.dc.base_dn
+
+
+def test_kerberos_bind_from_a_password_leaves_no_ticket_cache(
+    ldap_lab: LdapLab, ticket_cache: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The TGT lives in memory: the cache KRB5CCNAME names is neither read nor written."""
+    monkeypatch.setenv("KRB5_CONFIG", ticket_cache["KRB5_CONFIG"])
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{tmp_path / 'ccache'}")
+    admin = ldap_lab.dc.admin
+    settings = ldap_lab.settings(bind="kerberos", realm=admin.realm.lower())
+    credentials = Credentials(admin.down_level_logon_name, Secret(admin.password), "test")
+    assert naming_context(ldap_lab, settings, credentials) == ldap_lab.dc.base_dn
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_kerberos_bind_from_a_wrong_password(
+    ldap_lab: LdapLab, ticket_cache: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KRB5_CONFIG", ticket_cache["KRB5_CONFIG"])
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{tmp_path / 'ccache'}")
+    realm = ldap_lab.dc.admin.realm.upper()
+    settings = ldap_lab.settings(bind="kerberos", realm=realm.lower())
+    error = refusal(settings, Credentials("Administrator", Secret("not-the-password"), "test"))
+    assert isinstance(error, LdapBindError)
+    assert error.exit_code is ExitCode.USAGE  # like a simple bind's wrong password
+    assert str(error) == (
+        f"ldaps://{ldap_lab.dc.fqdn}:636: Kerberos bind as Administrator@{realm} refused: the "
+        f"KDC of {realm} said: Preauthentication failed; check the user name and the password"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_kerberos_collection_equals_simple(
     ldap_lab: LdapLab,
     ticket_cache: dict[str, str],

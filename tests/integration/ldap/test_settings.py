@@ -46,13 +46,19 @@ def test_settings_refused_before_connecting(
     assert str(error.value) == f"{settings.url}: {message}"
 
 
-def test_kerberos_refuses_a_password() -> None:
+@pytest.mark.parametrize("secret", ["password", "keytab"])
+def test_kerberos_from_a_password_or_keytab_needs_a_user_name(secret: str) -> None:
     settings = LdapSettings("dc1.example.test", bind="kerberos")
+    credentials = (
+        Credentials(None, Secret("x"), "test")
+        if secret == "password"
+        else Credentials(None, None, "keytab:/k", keytab=Path("/k"))
+    )
     with pytest.raises(LdapSettingsError) as error:
-        settings.check(Credentials("a@B", Secret("x"), "test"))
+        settings.check(credentials)
     assert str(error.value) == (
-        "ldaps://dc1.example.test:636: Kerberos binds use the ticket cache (run kinit first); "
-        "leave the password out or use --bind simple"
+        "ldaps://dc1.example.test:636: a Kerberos bind from a password or a keytab needs a user "
+        "name (user@realm, DOMAIN\\user or user)"
     )
 
 
