@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import ssl
 import subprocess
@@ -175,6 +176,8 @@ def up(
                 ready.unlink(missing_ok=True)
                 rebuilt_dc = dc.directory.exists()
                 discard(dc.directory)
+                if seed_state.keys_dir.exists():
+                    shutil.rmtree(seed_state.keys_dir)  # keys of the DC just discarded
                 dc.provision()
                 dc.start()
                 seed(dc, spec)
@@ -182,6 +185,7 @@ def up(
             elif not dc.is_running():
                 dc.start()
             domain_sid = _domain_sid(dc)
+            _export_host_keys(dc, seed_state, definition)
         except SambaError as exc:
             raise InputError(f"lab DC: {exc}") from None
     state = replace(seed_state, domain_sid=domain_sid)
@@ -191,6 +195,22 @@ def up(
     return LabStatus(
         directory, dc.is_running() if dc else None, True, len(definition.hosts), config, rebuilt_dc
     )
+
+
+def _export_host_keys(dc: SambaDC, state: LabState, definition: LabDefinition) -> None:
+    """Keytabs for the hosts that have a computer object, so they can accept Kerberos.
+
+    Only missing keytabs are made: the keys stay valid as long as the DC (`down` keeps it).
+    """
+    computers = {c.name.casefold() for c in definition.domain.computers}
+    computers.add(definition.domain.dc.name.casefold())
+    for host in definition.hosts:
+        keytab = state.keytab(host.name)
+        if host.name.casefold() not in computers or keytab.exists():
+            continue
+        state.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fqdn = definition.fqdn(host)
+        dc.export_service_keys(f"{host.name}$", [f"HTTP/{fqdn}", f"HOST/{fqdn}"], keytab)
 
 
 def _start_hosts(state: LabState, timeout: float) -> None:

@@ -69,6 +69,15 @@ class LabState:
     def password_file(self) -> Path:
         return self.directory / "secrets" / "scan-password"
 
+    @property
+    def keys_dir(self) -> Path:
+        """The hosts' keys from the lab KDC; they belong to one provisioning of the DC."""
+        return self.directory / "secrets" / "host-keys"
+
+    def keytab(self, host_name: str) -> Path:
+        """Where `lab up` puts a host's keys (its HTTP/ and HOST/ SPNs)."""
+        return self.keys_dir / f"{host_name.lower()}.keytab"
+
     def lab_definition(self) -> LabDefinition:
         definition = load_definition(Path(self.definition) if self.definition else None)
         return scale_hosts(definition, self.hosts)
@@ -106,7 +115,9 @@ def host_configs(
         material = HostMaterial(
             definition.domain.realm, definition.domain.netbios, state.domain_sid, https, rdp_cert
         )
-        winrm.append(_winrm_config(host, fqdn, account, password, https, material))
+        keytab = state.keytab(host.name)
+        winrm_config = _winrm_config(host, fqdn, account, password, https, material)
+        winrm.append(replace(winrm_config, keytab=keytab if keytab.exists() else None))
         if rdp_cert is not None:
             rdp.append(
                 RDPListenerConfig(

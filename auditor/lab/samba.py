@@ -370,6 +370,25 @@ class SambaDC:
                 parts.append(f"--- {path} (last {lines} lines)\n" + "\n".join(text[-lines:]))
         return "\n".join(parts) or "(no samba log yet)"
 
+    def export_service_keys(
+        self, account: str, spns: Sequence[str], keytab: Path, timeout: float = 60.0
+    ) -> None:
+        """Register `spns` on `account` and write their keys to `keytab` (0600).
+
+        A lab host given this keytab accepts tickets the KDC issues for exactly these SPNs.
+        """
+        conf = f"--configfile={self.smb_conf}"
+        what = f"{self.directory}: keys of {account}"
+        registered = _run(["samba-tool", "spn", "list", account, conf], timeout, what).stdout
+        known = {line.strip().casefold() for line in registered.decode().splitlines()}
+        keytab.unlink(missing_ok=True)  # exportkeytab appends to an existing keytab
+        for spn in spns:
+            if spn.casefold() not in known:
+                _run(["samba-tool", "spn", "add", spn, account, conf], timeout, what)
+            command = ["samba-tool", "domain", "exportkeytab", str(keytab), f"--principal={spn}"]
+            _run([*command, conf], timeout, what)
+        keytab.chmod(0o600)
+
     def run_helper(self, name: str, payload: Mapping[str, Any], timeout: float) -> Any:
         """Run samba_helpers/NAME.py with Debian's Python, JSON in on stdin and out on stdout."""
         script = HELPERS_DIR / f"{name}.py"

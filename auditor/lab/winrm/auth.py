@@ -1,4 +1,4 @@
-"""HTTP authentication as WinRM does it: the 401 offer, Basic, Negotiate/NTLM, channel binding."""
+"""HTTP authentication as WinRM does it: the 401 offer, Basic, Negotiate, Kerberos, channel binding."""
 
 from __future__ import annotations
 
@@ -24,11 +24,18 @@ from auditor.lab.winrm.config import WinRMHostConfig
 from auditor.lab.winrm.http import Request, Response
 
 # pyspnego's NTLM acceptor reads the credential store named by NTLM_USER_FILE each time it
-# checks an AUTHENTICATE message. Each host has its own store, so the variable is pointed at
-# the right one around every acceptor call, under a lock shared by all servers of the process.
-_NTLM_ENV_LOCK = threading.Lock()
+# checks an AUTHENTICATE message, and its Kerberos acceptor takes the keys of the keytab named
+# by KRB5_KTNAME when it creates a context. Each host has its own of both, so the variables
+# are pointed at the host's around every acceptor call, under a lock shared by all servers of
+# the process. A host without keys gets an empty keytab: its Kerberos tokens are refused.
+_HOST_ENV_LOCK = threading.Lock()
+_NO_KEYS = "MEMORY:winrm-lab-no-keys"
+# A ticket the host's keys do not decrypt makes MIT answer with a KRB-ERROR token and no
+# context; pyspnego then fails reading the context's flags with AttributeError, not SpnegoError.
+_REFUSED = (SpnegoError, ValueError, AttributeError)
 _NTLM_AUTHENTICATE = b"NTLMSSP\x00\x03\x00\x00\x00"
 _NTLM_NEGOTIATE = b"NTLMSSP\x00\x01\x00\x00\x00"
+_NTLM_SIGNATURE = b"NTLMSSP\x00"
 _MSV_AV_EOL = 0
 _MSV_AV_CHANNEL_BINDINGS = 0x000A
 # NTProofStr (16 bytes) and the fixed part of NTLMv2_CLIENT_CHALLENGE (28) precede the AV pairs.
@@ -37,17 +44,22 @@ _NO_BINDINGS = b"\x00" * 16
 
 
 @contextmanager
-def _ntlm_user_file(path: Path) -> Iterator[None]:
-    with _NTLM_ENV_LOCK:
-        saved = os.environ.get("NTLM_USER_FILE")
-        os.environ["NTLM_USER_FILE"] = str(path)
+def _host_keys(ntlm_user_file: Path, keytab: Path | None) -> Iterator[None]:
+    values = {
+        "NTLM_USER_FILE": str(ntlm_user_file),
+        "KRB5_KTNAME": f"FILE:{keytab}" if keytab else _NO_KEYS,
+    }
+    with _HOST_ENV_LOCK:
+        saved = {name: os.environ.get(name) for name in values}
+        os.environ.update(values)
         try:
             yield
         finally:
-            if saved is None:
-                del os.environ["NTLM_USER_FILE"]
-            else:
-                os.environ["NTLM_USER_FILE"] = saved
+            for name, value in saved.items():
+                if value is None:
+                    del os.environ[name]
+                else:
+                    os.environ[name] = value
 
 
 def tls_server_end_point(cert_path: Path) -> GssChannelBindings:
@@ -154,8 +166,35 @@ class Authenticator:
             return self._basic(token.strip())
         if scheme == "negotiate" and self._auth.negotiate:
             return self._negotiate(token.strip(), conn, is_https)
-        # Disabled schemes, and Kerberos/CredSSP which the emulation can only advertise.
+        if scheme == "kerberos" and self._auth.kerberos:
+            return self._kerberos(token.strip(), conn, is_https)
+        # Disabled schemes, and CredSSP which the emulation can only advertise.
         return self.unauthorized()
+
+    def _kerberos_bindings(self, is_https: bool) -> GssChannelBindings | None:
+        """Bindings a Kerberos AP-REQ must match: gssapi refuses different ones when the
+        client sent any; a client that sent none is not refused, even under Strict."""
+        if is_https and self._auth.cbt_hardening_level != "None":
+            return self._https_bindings
+        return None
+
+    def _kerberos(self, token: str, conn: ConnectionAuth, is_https: bool) -> AuthResult:
+        """A raw Kerberos AP-REQ under the Kerberos scheme; the AP-REP goes back on the 200."""
+        conn.pending = None
+        try:
+            raw = base64.b64decode(token, validate=True)
+            with _host_keys(self._credential_file, self._config.keytab):
+                context = spnego.server(protocol="kerberos")
+                out = context.step(raw, channel_bindings=self._kerberos_bindings(is_https))
+        except _REFUSED:
+            # No keys for the ticket's service, a forged or expired ticket, or not base64 at all.
+            return self.unauthorized()
+        account = self._book.find(context.client_principal or "") if context.complete else None
+        if account is None:
+            return self.unauthorized()
+        conn.account, conn.context = account, context
+        out_header = f"Kerberos {base64.b64encode(out).decode()}" if out else None
+        return AuthResult(account, final_token=out_header)
 
     def _basic(self, token: str) -> AuthResult:
         try:
@@ -184,15 +223,17 @@ class Authenticator:
                 return self.unauthorized()
             # Supplied bindings are always checked; pyspnego refuses a hash that differs.
             bindings = self._https_bindings if supplied else None
+        if _NTLM_SIGNATURE not in raw:
+            bindings = self._kerberos_bindings(is_https)
         starts_handshake = raw[:1] == b"\x60" or raw.startswith(_NTLM_NEGOTIATE)
         context = conn.pending if conn.pending is not None and not starts_handshake else None
         try:
-            with _ntlm_user_file(self._credential_file):
+            with _host_keys(self._credential_file, self._config.keytab):
                 if context is None:
                     context = spnego.server(hostname=self._config.hostname, service="HTTP")
                 out = context.step(raw, channel_bindings=bindings)
-        except (SpnegoError, ValueError):
-            # Wrong password, bad bindings, or a token that is not NTLM/SPNEGO at all.
+        except _REFUSED:
+            # Wrong password, bad bindings, no keys for the ticket, or not NTLM/Kerberos/SPNEGO.
             conn.pending = None
             return self.unauthorized()
         out_header = f"Negotiate {base64.b64encode(out).decode()}" if out else None

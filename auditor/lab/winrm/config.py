@@ -168,6 +168,8 @@ class WinRMHostConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_thumbprint: str = ""
+    # The host's keys from the lab KDC (SambaDC.export_service_keys); without it Kerberos fails.
+    keytab: Path | None = None
     service: ServiceSettings = field(default_factory=ServiceSettings)
     client: ClientSettings = field(default_factory=ClientSettings)
     winrs: WinrsSettings = field(default_factory=WinrsSettings)

@@ -7,8 +7,8 @@ import struct
 from typing import Protocol
 
 SPNEGO_PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
+KERBEROS_PROTOCOL = "application/HTTP-Kerberos-session-encrypted"
 BOUNDARY = "Encrypted Boundary"
-CONTENT_TYPE = f'multipart/encrypted;protocol="{SPNEGO_PROTOCOL}";boundary="{BOUNDARY}"'
 _LENGTH = re.compile(rb"Length=(\d+)")
 
 
@@ -24,10 +24,20 @@ class EncryptionError(ValueError):
     """A multipart/encrypted body that is malformed or does not unseal."""
 
 
-def is_encrypted(content_type: str) -> bool:
-    """multipart/encrypted with the SPNEGO protocol; the only kind this emulation unseals."""
+def protocol_of(content_type: str) -> str | None:
+    """The SPNEGO or Kerberos protocol of a multipart/encrypted body; None for anything else."""
     lowered = content_type.lower()
-    return lowered.startswith("multipart/encrypted") and SPNEGO_PROTOCOL.lower() in lowered
+    if not lowered.startswith("multipart/encrypted"):
+        return None
+    for protocol in (SPNEGO_PROTOCOL, KERBEROS_PROTOCOL):
+        if protocol.lower() in lowered:
+            return protocol
+    return None
+
+
+def content_type(protocol: str) -> str:
+    """The Content-Type of a body sealed with `protocol`."""
+    return f'multipart/encrypted;protocol="{protocol}";boundary="{BOUNDARY}"'
 
 
 def unwrap(context: SealingContext, body: bytes) -> bytes:
@@ -60,12 +70,12 @@ def unwrap(context: SealingContext, body: bytes) -> bytes:
     return plaintext
 
 
-def wrap(context: SealingContext, message: bytes) -> bytes:
-    """Seal a response body the way Windows lays it out."""
+def wrap(context: SealingContext, message: bytes, protocol: str) -> bytes:
+    """Seal a response body the way Windows lays it out, under the request's protocol."""
     header, sealed, padding = context.wrap_winrm(message)
     metadata = (
         f"--{BOUNDARY}\r\n"
-        f"\tContent-Type: {SPNEGO_PROTOCOL}\r\n"
+        f"\tContent-Type: {protocol}\r\n"
         "\tOriginalContent: type=application/soap+xml;charset=UTF-8;"
         f"Length={len(message) + padding}\r\n"
         f"--{BOUNDARY}\r\n"

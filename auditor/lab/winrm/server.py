@@ -286,7 +286,7 @@ class WinRMHostServer:
             headers = (("WWW-Authenticate", result.final_token),)
         if host.config.faults.http_500:
             return http.Response(500, headers)
-        sealed = encryption.is_encrypted(request.header("content-type"))
+        sealed = encryption.protocol_of(request.header("content-type"))
         if sealed:
             if conn.context is None:
                 return host.authenticator.unauthorized().response or http.Response(401)
@@ -313,8 +313,8 @@ class WinRMHostServer:
         if sealed and conn.context is not None:
             return http.Response(
                 status,
-                (*headers, ("Content-Type", encryption.CONTENT_TYPE)),
-                encryption.wrap(conn.context, body),
+                (*headers, ("Content-Type", encryption.content_type(sealed))),
+                encryption.wrap(conn.context, body, sealed),
             )
         return http.Response(status, (*headers, ("Content-Type", _SOAP_CONTENT_TYPE)), body)
 

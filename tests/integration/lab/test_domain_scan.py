@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
 import pytest
+from pypsrp.wsman import WSMan
 
+from auditor import netmap
+from auditor.lab.definition import SCAN_ACCOUNT
 from tests.cli import auditor
 
 # Seeded weaknesses of auditor/lab/default_domain.yaml, by rule: the offending objects' labels.
@@ -95,3 +100,37 @@ def test_domain_scan_reports_every_seeded_weakness(lab_dir: Path, tmp_path: Path
     password = (lab_dir / "secrets" / "scan-password").read_text().strip()
     for artefact in tmp_path.iterdir():
         assert password not in artefact.read_text(errors="replace"), artefact
+
+
+@pytest.mark.samba
+def test_lab_hosts_accept_kerberos_from_the_lab_kdc(
+    lab_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`lab up` gave each host its keys: a TGT from the lab's KDC opens FS01 with Kerberos."""
+    keytab = lab_dir / "secrets" / "host-keys" / "fs01.keytab"
+    assert oct(keytab.stat().st_mode & 0o777) == "0o600"
+    environment = {
+        "KRB5_CONFIG": str(lab_dir / "dc" / "etc" / "krb5.conf"),
+        "KRB5CCNAME": f"FILE:{tmp_path / 'ccache'}",
+    }
+    password = (lab_dir / "secrets" / "scan-password").read_text().strip()
+    subprocess.run(
+        ["kinit", f"{SCAN_ACCOUNT}@CORP.AUDITOR.TEST"],
+        input=password + "\n",
+        text=True,
+        capture_output=True,
+        env={**os.environ, **environment},
+        check=True,
+        timeout=30,
+    )
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    fqdn = "fs01.corp.auditor.test"
+    with (
+        netmap.mapped({fqdn: f"{PREFIX}1.11"}),
+        WSMan(fqdn, ssl=False, auth="kerberos", encryption="always", no_proxy=True) as wsman,
+    ):
+        config = wsman.get_server_config("config/service/auth")
+        context = wsman.transport.session.auth.contexts[fqdn]  # type: ignore[union-attr]
+    assert config.find(".//{*}Kerberos") is not None
+    assert context.negotiated_protocol == "kerberos" and context.complete
