@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -15,6 +13,7 @@ from pypsrp.wsman import WSMan
 from auditor import netmap
 from auditor.lab.definition import SCAN_ACCOUNT
 from tests.cli import auditor
+from tests.kerberos import kinit
 
 # Seeded weaknesses of auditor/lab/default_domain.yaml, by rule: the offending objects' labels.
 EXPECTED_DIRECTORY_FINDINGS = {
@@ -109,19 +108,11 @@ def test_lab_hosts_accept_kerberos_from_the_lab_kdc(
     """`lab up` gave each host its keys: a TGT from the lab's KDC opens FS01 with Kerberos."""
     keytab = lab_dir / "secrets" / "host-keys" / "fs01.keytab"
     assert oct(keytab.stat().st_mode & 0o777) == "0o600"
-    environment = {
-        "KRB5_CONFIG": str(lab_dir / "dc" / "etc" / "krb5.conf"),
-        "KRB5CCNAME": f"FILE:{tmp_path / 'ccache'}",
-    }
-    password = (lab_dir / "secrets" / "scan-password").read_text().strip()
-    subprocess.run(
-        ["kinit", f"{SCAN_ACCOUNT}@CORP.AUDITOR.TEST"],
-        input=password + "\n",
-        text=True,
-        capture_output=True,
-        env={**os.environ, **environment},
-        check=True,
-        timeout=30,
+    environment = kinit(
+        lab_dir / "dc" / "etc" / "krb5.conf",
+        f"{SCAN_ACCOUNT}@CORP.AUDITOR.TEST",
+        (lab_dir / "secrets" / "scan-password").read_text().strip(),
+        tmp_path / "ccache",
     )
     for key, value in environment.items():
         monkeypatch.setenv(key, value)

@@ -6,7 +6,6 @@ import fcntl
 import os
 import socket
 import ssl
-import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -26,6 +25,7 @@ from auditor.facts.model import FactDocument
 from auditor.lab.directory_seed import build_bulk_plan, seed
 from auditor.lab.domain_spec import DomainSpec, parse_domain_spec
 from auditor.lab.samba import SambaDC
+from tests.kerberos import kinit
 
 SPEC_FILE = Path(__file__).with_name("ldap_domain.yaml")
 ADDRESS_PREFIX = "127.14.0."  # bench/ldap_collect.py uses 127.14.1.N
@@ -175,17 +175,9 @@ def accounts(collected: FactDocument) -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="session")
 def ticket_cache(ldap_lab: LdapLab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A real TGT for the Administrator from the lab KDC: the environment that finds it."""
-    environment = {
-        "KRB5_CONFIG": str(ldap_lab.dc.krb5_conf),
-        "KRB5CCNAME": f"FILE:{tmp_path_factory.mktemp('krb') / 'ccache'}",
-    }
-    subprocess.run(
-        ["kinit", ldap_lab.dc.admin.user_principal_name],
-        input=ldap_lab.dc.admin.password + "\n",
-        text=True,
-        capture_output=True,
-        env={**os.environ, **environment},
-        check=True,
-        timeout=30,
+    return kinit(
+        ldap_lab.dc.krb5_conf,
+        ldap_lab.dc.admin.user_principal_name,
+        ldap_lab.dc.admin.password,
+        tmp_path_factory.mktemp("krb") / "ccache",
     )
-    return environment

@@ -17,6 +17,7 @@ from ldap3.core.exceptions import LDAPSocketOpenError
 
 from auditor import netmap
 from auditor.lab.samba import SambaDC, SambaError
+from tests.kerberos import kinit
 
 from .conftest import SVC_SQL_PASSWORD, SeededLab, ldaps_connection, samba_processes_of
 
@@ -146,18 +147,9 @@ def test_disabled_user_cannot_bind(lab: SeededLab) -> None:
 
 
 def test_kdc_issues_tickets_with_the_written_krb5_conf(lab: SeededLab, tmp_path: Path) -> None:
-    env = dict(
-        os.environ, KRB5_CONFIG=str(lab.dc.krb5_conf), KRB5CCNAME=f"FILE:{tmp_path / 'ccache'}"
-    )
     principal = f"svc_sql@{lab.dc.realm.upper()}"
-    subprocess.run(
-        ["kinit", principal],
-        input=f"{SVC_SQL_PASSWORD}\n".encode(),
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
+    ticket = kinit(lab.dc.krb5_conf, principal, SVC_SQL_PASSWORD, tmp_path / "ccache")
+    env = {**os.environ, **ticket}
     listed = subprocess.run(["klist"], env=env, check=True, capture_output=True, timeout=30)
     assert f"krbtgt/{lab.dc.realm.upper()}@{lab.dc.realm.upper()}" in listed.stdout.decode()
 

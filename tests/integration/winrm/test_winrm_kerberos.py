@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,6 +23,7 @@ from auditor.lab.pki import CertKind, create_ca, issue_host_cert
 from auditor.lab.samba import SambaDC, ensure_loopback_address
 from auditor.lab.winrm import ServiceAuth, ServiceSettings, WinRMHostConfig, WinRMHostServer
 from auditor.lab.winrm.auth import tls_server_end_point
+from tests.kerberos import kinit
 
 REALM = "krb.auditor.test"
 ADMIN = "KRB\\Administrator"
@@ -85,18 +84,8 @@ def kerberos_lab(
                     tls_key=issued.key_path,
                     tls_thumbprint=issued.thumbprint,
                 )
-        environment = {
-            "KRB5_CONFIG": str(dc.krb5_conf),
-            "KRB5CCNAME": f"FILE:{keys / 'ccache'}",
-        }
-        subprocess.run(
-            ["kinit", dc.admin.user_principal_name],
-            input=dc.admin.password + "\n",
-            text=True,
-            capture_output=True,
-            env={**os.environ, **environment},
-            check=True,
-            timeout=30,
+        environment = kinit(
+            dc.krb5_conf, dc.admin.user_principal_name, dc.admin.password, keys / "ccache"
         )
         for key, value in environment.items():
             monkeypatch_module.setenv(key, value)
