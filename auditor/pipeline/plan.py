@@ -30,6 +30,7 @@ from auditor.facts.io import check_name_length
 from auditor.facts.model import DocumentKind, FactDocument
 from auditor.pipeline.after import AfterScan
 from auditor.pipeline.config import (
+    HostGroup,
     ScanConfig,
     check_local_files,
     check_rule_references,
@@ -128,13 +129,13 @@ class RuleParameters:
     """Rule parameters: the configuration's, then each matching host group's on top."""
 
     base: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    groups: tuple[tuple[tuple[str, ...], Mapping[str, Mapping[str, Any]]], ...] = ()
+    groups: tuple[HostGroup, ...] = ()
 
     def for_document(self, doc: FactDocument) -> Mapping[str, Mapping[str, Any]]:
         merged = {rule: dict(values) for rule, values in self.base.items()}
-        for patterns, parameters in self.groups:
-            if doc.target.kind is DocumentKind.HOST and _matches(doc.target.name, patterns):
-                for rule, values in parameters.items():
+        for group in self.groups:
+            if doc.target.kind is DocumentKind.HOST and group.matches(doc.target.name):
+                for rule, values in group.parameters.items():
                     merged.setdefault(rule, {}).update(values)
         return merged
 
@@ -149,14 +150,14 @@ class HostCollection:
     deadline: float | None
     targets: tuple[HostTarget, ...] = ()
     also: tuple[str, ...] = ()  # domain scan: the configuration's hosts, added to the directory's
-    groups: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()  # (patterns, extra roles)
+    groups: tuple[HostGroup, ...] = ()  # extra roles by host name pattern
     names: Mapping[str, str] = field(default_factory=dict)  # host name -> address
     save_facts: Path | None = None
 
     def target(self, name: str) -> HostTarget:
         """A host by name: its address from the name map, extra roles from its host groups."""
         name = name.lower()
-        roles = {r for patterns, extra in self.groups if _matches(name, patterns) for r in extra}
+        roles = {r for g in self.groups if g.matches(name) for r in g.roles}
         return HostTarget(name, self.names.get(name, name), tuple(sorted(roles)))
 
 
@@ -192,10 +193,6 @@ class ScanPlan:
         if self.domain is not None:
             return self.domain.credentials
         return self.hosts.credentials if self.hosts is not None else None
-
-
-def _matches(name: str, patterns: Sequence[str]) -> bool:
-    return any(fnmatch.fnmatch(name.lower(), p.lower()) for p in patterns)
 
 
 def build(command: Command, flags: Flags, config: ScanConfig | None = None) -> ScanPlan:
@@ -338,8 +335,8 @@ def select_rules(config: ScanConfig, extra_paths: Sequence[Path] = ()) -> list[R
             (not areas or rule.area in areas)
             and (not tags or bool(tags & set(rule.tags)))
             and (not severities or rule.severity in severities)
-            and (not ids or _matches(rule.id, ids))
-            and not _matches(rule.id, excluded)
+            and (not ids or any(fnmatch.fnmatch(rule.id, p) for p in ids))
+            and not any(fnmatch.fnmatch(rule.id, p) for p in excluded)
         )
 
     chosen = [r for r in rules if wanted(r)]
@@ -354,8 +351,7 @@ def probe_rules(rules: Sequence[Rule]) -> list[Rule]:
 
 
 def rule_parameters(config: ScanConfig) -> RuleParameters:
-    groups = tuple((g.patterns, g.parameters) for g in config.host_groups)
-    return RuleParameters(config.section("rules").get("parameters", {}), groups)
+    return RuleParameters(config.section("rules").get("parameters", {}), config.host_groups)
 
 
 def credential_ref(config: ScanConfig, flags: Flags) -> CredentialRef:
@@ -406,7 +402,7 @@ def host_collection(config: ScanConfig, flags: Flags) -> HostCollection:
         credentials=None if flags.probe_only else credential_ref(config, flags),
         concurrency=flags.concurrency or int(config.raw.get("concurrency", DEFAULT_CONCURRENCY)),
         deadline=float(deadline) if deadline is not None else None,
-        groups=tuple((g.patterns, g.roles) for g in config.host_groups),
+        groups=config.host_groups,
         names=config.names,
         save_facts=flags.save_facts,
     )

@@ -174,7 +174,7 @@ class _Collection:
                 missing,
                 hosts.settings,
                 self._logon(logon) if missing and logon is not None else None,
-                [r for r in self.plan.rules if r.scope.target is DocumentKind.HOST],
+                self.plan.rules,  # wanted_by keeps the host rules
                 hosts.concurrency,
                 done,
                 hosts.deadline,
